@@ -1,0 +1,72 @@
+"""Export: the valid samples of a domain as JSONL and Parquet under ``data/exports/<domain>/``."""
+
+from pathlib import Path
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetDep,
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    MultiToSingleDimensionPartitionMapping,
+    asset,
+)
+from pydantic import Field
+
+from personahub_assets.lib import markdown
+from personahub_assets.lib.export import count_jsonl, release_rows, write_dataset
+from personahub_assets.partitions import domain_partitions
+from personahub_assets.prompts import SYNTHESIS_TEMPLATES
+from personahub_assets.resources.warehouse import WarehouseResource
+from personahub_assets.settings import SETTINGS
+
+
+class ExportConfig(Config):
+    """Where the dataset files go."""
+
+    exports_dir: str = Field(default=str(SETTINGS.exports_dir),
+                             description="Files land in <exports_dir>/<domain>/.")
+
+
+@asset(
+    partitions_def=domain_partitions,
+    deps=[AssetDep("synthetic_data", partition_mapping=MultiToSingleDimensionPartitionMapping(
+        partition_dimension_name="domain"))],
+    group_name="export",
+    kinds={"parquet", "json"},
+    check_specs=[AssetCheckSpec("export_matches_warehouse", asset="dataset_export",
+                                blocking=True,
+                                description="The files parse and hold exactly the valid rows.")],
+)
+def dataset_export(
+    context: AssetExecutionContext, config: ExportConfig, warehouse: WarehouseResource
+) -> MaterializeResult:
+    """Valid samples of one domain in the PersonaHub release fields plus our full columns."""
+    domain = context.partition_key
+    samples = warehouse.rows(
+        "SELECT * FROM synthetic_samples WHERE domain = ? AND valid ORDER BY shard, sample_id",
+        [domain])
+    template = SYNTHESIS_TEMPLATES[domain]
+    rows = release_rows(samples, description=f"{domain} ({template.name} v{template.version})")
+    directory = Path(config.exports_dir) / domain
+    paths = write_dataset(rows, directory, domain)
+    expected = warehouse.scalar(
+        "SELECT count(*) FROM synthetic_samples WHERE domain = ? AND valid", [domain])
+    in_file = count_jsonl(paths["jsonl"])
+    context.log.info(f"exported {len(rows)} {domain} samples to {directory}")
+    return MaterializeResult(
+        metadata={
+            "rows": len(rows),
+            "jsonl": MetadataValue.path(str(paths["jsonl"])),
+            "parquet": MetadataValue.path(str(paths["parquet"])),
+            "preview": MetadataValue.md(markdown.table(
+                rows[:5], ["input persona", "synthesized text"], max_chars=200)),
+        },
+        check_results=[AssetCheckResult(
+            check_name="export_matches_warehouse", passed=in_file == expected == len(rows),
+            severity=AssetCheckSeverity.ERROR,
+            metadata={"rows_in_jsonl": in_file, "valid_rows_in_warehouse": expected})],
+    )

@@ -1,0 +1,233 @@
+"""Persona creation: Text-to-Persona and Persona-to-Persona, per shard."""
+
+from collections import Counter
+from typing import Any
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetExecutionContext,
+    Config,
+    MaterializeResult,
+    MetadataValue,
+    asset,
+)
+from pydantic import Field
+
+from personahub_assets.lib import markdown
+from personahub_assets.lib.generation import provenance, seed_for, summarize
+from personahub_assets.lib.ids import persona_id
+from personahub_assets.lib.tables import to_arrow
+from personahub_assets.lib.validation import validate_persona
+from personahub_assets.partitions import shard_partitions
+from personahub_assets.prompts import persona_to_persona, text_to_persona
+from personahub_assets.resources.llm import LLMResource
+from personahub_assets.resources.warehouse import WarehouseResource
+
+_PROVENANCE_COLUMNS = ("backend", "model", "template", "template_version", "sampling_params")
+
+
+class TextPersonaConfig(Config):
+    """How personas are drawn from documents."""
+
+    roles: list[str] = Field(default=["read"],
+                             description="Any of read, write, like, dislike: one persona each.")
+    granularity: str = Field(default="fine", description="fine or coarse personas.")
+    max_documents: int = Field(default=0, description="Documents per shard (0 = all).")
+    max_doc_chars: int = Field(default=800, description="Document text shown to the model.")
+
+
+class RelationPersonaConfig(Config):
+    """How personas are expanded through relationships."""
+
+    hops: int = Field(default=1, description="Hops of expansion (the paper uses six).")
+
+
+def _provenance_check(name: str, asset_key: str, warehouse: WarehouseResource,
+                      where_sql: str, params: list[Any]) -> AssetCheckResult:
+    missing = warehouse.scalar(
+        f"SELECT count(*) FROM personas WHERE {where_sql} AND ("
+        + " OR ".join(f"{c} IS NULL OR {c} = ''" for c in _PROVENANCE_COLUMNS) + ")",
+        params,
+    )
+    return AssetCheckResult(asset_key=asset_key, check_name=name, passed=missing == 0,
+                            severity=AssetCheckSeverity.ERROR,
+                            metadata={"rows_missing_provenance": missing})
+
+
+def _accounting_check(name: str, asset_key: str, warehouse: WarehouseResource, method: str,
+                      shard: int, attempted: int) -> AssetCheckResult:
+    kept = warehouse.scalar("SELECT count(*) FROM personas WHERE method = ? AND shard = ?",
+                            [method, shard])
+    rejected = warehouse.scalar(
+        "SELECT count(*) FROM rejected_personas WHERE method = ? AND shard = ?", [method, shard])
+    return AssetCheckResult(asset_key=asset_key, check_name=name,
+                            passed=attempted == kept + rejected,
+                            severity=AssetCheckSeverity.ERROR,
+                            metadata={"attempted": attempted, "kept": kept, "rejected": rejected})
+
+
+def _persona_rows(
+    items: list[dict[str, Any]], results: list, requests: list, llm: LLMResource,
+    sources: list[str | None],
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Split generated personas into kept rows and rejected rows (with reasons).
+
+    Each item names its ``template`` and ``template_version`` for the provenance columns.
+    """
+    kept, rejected = [], []
+    for item, req, res, source in zip(items, requests, results, sources):
+        prov = provenance(llm.backend, llm.model_name, item.pop("template"),
+                          item.pop("template_version"), req, res)
+        if res.error is not None:
+            persona, reason = None, "llm_error"
+        else:
+            persona, reason = validate_persona(res.text, res.finish_reason, source)
+        if persona is None:
+            rejected.append({**item, **prov, "raw_output": res.text or res.error, "reason": reason})
+        else:
+            kept.append({**item, **prov, "persona": persona, "persona_id": persona_id(persona)})
+    return kept, rejected
+
+
+def _persona_metadata(kept, rejected, results) -> dict[str, Any]:
+    lengths = [len(p["persona"].split()) for p in kept]
+    total = len(kept) + len(rejected)
+    return {
+        "personas_kept": len(kept),
+        "personas_rejected": len(rejected),
+        "invalid_rate": round(len(rejected) / total, 4) if total else 0.0,
+        "mean_persona_words": round(sum(lengths) / len(lengths), 2) if lengths else 0.0,
+        "rejection_reasons": MetadataValue.md(markdown.counts(Counter(r["reason"] for r in rejected))),
+        **summarize(results),
+    }
+
+
+@asset(
+    partitions_def=shard_partitions,
+    deps=["web_documents"],
+    group_name="personas",
+    kinds={"duckdb", "llm"},
+    check_specs=[
+        AssetCheckSpec("text_personas_accounted", asset="text_personas", blocking=True,
+                       description="Every model call became a kept or a rejected persona."),
+        AssetCheckSpec("text_personas_provenance", asset="text_personas", blocking=True,
+                       description="Every persona records backend, model, template and params."),
+    ],
+)
+def text_personas(
+    context: AssetExecutionContext, config: TextPersonaConfig,
+    warehouse: WarehouseResource, llm: LLMResource,
+) -> MaterializeResult:
+    """Text-to-Persona: who is likely to read (write, like, dislike) each document of the shard."""
+    shard = int(context.partition_key)
+    templates = {role: text_to_persona.build(role, config.granularity) for role in config.roles}
+    docs = warehouse.rows("SELECT doc_id, url, text FROM documents WHERE shard = ? "
+                          "ORDER BY doc_id", [shard])
+    if config.max_documents:
+        docs = docs[: config.max_documents]
+    items, requests, sources = [], [], []
+    # Role-major order: consecutive prompts share the template prefix, which llama.cpp reuses.
+    for role, template in templates.items():
+        for doc in docs:
+            requests.append(template.request({"text": doc["text"][: config.max_doc_chars]},
+                                             seed=seed_for(doc["doc_id"], role, template.version)))
+            items.append({"shard": shard, "method": "text", "role": role,
+                          "doc_id": doc["doc_id"], "depth": 0,
+                          "template": template.name, "template_version": template.version})
+            sources.append(doc["text"])
+    results = llm.generate(requests, log=context.log, label=f"text_personas[{shard}]")
+    kept, rejected = _persona_rows(items, results, requests, llm, sources)
+    warehouse.replace_partitions([
+        ("personas", {"method": "text", "shard": shard}, to_arrow("personas", kept)),
+        ("rejected_personas", {"method": "text", "shard": shard},
+         to_arrow("rejected_personas", rejected)),
+    ])
+    by_doc = {d["doc_id"]: d for d in docs}
+    preview = [{"persona": p["persona"], "role": p["role"], "url": by_doc[p["doc_id"]]["url"],
+                "source text": by_doc[p["doc_id"]]["text"]} for p in kept[:8]]
+    return MaterializeResult(
+        metadata={
+            "documents": len(docs),
+            **_persona_metadata(kept, rejected, results),
+            "preview": MetadataValue.md(markdown.table(preview, ["persona", "role", "url",
+                                                                 "source text"])),
+        },
+        check_results=[
+            _accounting_check("text_personas_accounted", "text_personas", warehouse, "text",
+                              shard, len(requests)),
+            _provenance_check("text_personas_provenance", "text_personas", warehouse,
+                              "method = 'text' AND shard = ?", [shard]),
+        ],
+    )
+
+
+@asset(
+    partitions_def=shard_partitions,
+    deps=["text_personas"],
+    group_name="personas",
+    kinds={"duckdb", "llm"},
+    check_specs=[
+        AssetCheckSpec("relation_personas_accounted", asset="relation_personas", blocking=True,
+                       description="Every model call became a kept or a rejected persona."),
+        AssetCheckSpec("relation_lineage_complete", asset="relation_personas", blocking=True,
+                       description="Every related persona names an existing parent one hop up."),
+    ],
+)
+def relation_personas(
+    context: AssetExecutionContext, config: RelationPersonaConfig,
+    warehouse: WarehouseResource, llm: LLMResource,
+) -> MaterializeResult:
+    """Persona-to-Persona: people in a close relationship to each persona, for k hops."""
+    shard = int(context.partition_key)
+    template = persona_to_persona.TEMPLATE
+    relations = persona_to_persona.RELATIONS
+    parents = warehouse.rows(
+        "SELECT persona_id, persona, doc_id, depth FROM personas "
+        "WHERE method = 'text' AND shard = ? ORDER BY persona_id, doc_id, role", [shard])
+    all_kept, all_rejected, all_results, attempted = [], [], [], 0
+    for hop in range(1, config.hops + 1):
+        items, requests = [], []
+        for parent in parents:
+            relation = relations[seed_for(parent["persona_id"], hop) % len(relations)]
+            requests.append(template.request(
+                {"persona": parent["persona"], "relation": relation},
+                seed=seed_for(parent["persona_id"], relation, hop, template.version)))
+            items.append({"shard": shard, "method": "relation", "role": None,
+                          "doc_id": parent["doc_id"], "parent_persona_id": parent["persona_id"],
+                          "depth": hop, "relation": relation,
+                          "template": template.name, "template_version": template.version})
+        results = llm.generate(requests, log=context.log,
+                               label=f"relation_personas[{shard}] hop {hop}/{config.hops}")
+        kept, rejected = _persona_rows(items, results, requests, llm, [None] * len(items))
+        all_kept += kept
+        all_rejected += rejected
+        all_results += results
+        attempted += len(requests)
+        parents = kept
+    warehouse.replace_partitions([
+        ("personas", {"method": "relation", "shard": shard}, to_arrow("personas", all_kept)),
+        ("rejected_personas", {"method": "relation", "shard": shard},
+         to_arrow("rejected_personas", all_rejected)),
+    ])
+    orphans = warehouse.scalar(
+        "SELECT count(*) FROM personas c WHERE c.method = 'relation' AND c.shard = ? AND NOT "
+        "EXISTS (SELECT 1 FROM personas p WHERE p.persona_id = c.parent_persona_id "
+        "AND p.shard = c.shard AND p.depth = c.depth - 1)", [shard])
+    preview = [{"relation": p["relation"], "depth": p["depth"], "persona": p["persona"]}
+               for p in all_kept[:8]]
+    return MaterializeResult(
+        metadata={
+            "hops": config.hops,
+            **_persona_metadata(all_kept, all_rejected, all_results),
+            "preview": MetadataValue.md(markdown.table(preview, ["relation", "depth", "persona"])),
+        },
+        check_results=[
+            _accounting_check("relation_personas_accounted", "relation_personas", warehouse,
+                              "relation", shard, attempted),
+            AssetCheckResult(check_name="relation_lineage_complete", passed=orphans == 0,
+                             severity=AssetCheckSeverity.ERROR,
+                             metadata={"orphans": orphans}),
+        ],
+    )

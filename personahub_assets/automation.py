@@ -1,0 +1,28 @@
+"""Jobs: one per stage, so each can be launched, scheduled and backfilled on its own."""
+
+from dagster import AssetSelection, define_asset_job
+
+from personahub_assets.partitions import domain_partitions, domain_shard_partitions, shard_partitions
+
+ingest_job = define_asset_job(
+    "ingest_job",
+    selection=AssetSelection.assets("web_documents", "text_personas", "relation_personas"),
+    partitions_def=shard_partitions,
+    description="Ingest a shard of documents and create its personas.",
+)
+curation_job = define_asset_job(
+    "curation_job", selection=AssetSelection.assets("persona_hub"),
+    description="Deduplicate every shard's personas into the persona hub.",
+)
+synthesis_job = define_asset_job(
+    "synthesis_job", selection=AssetSelection.assets("synthetic_data"),
+    partitions_def=domain_shard_partitions,
+    description="Write synthetic samples for one domain x shard partition.",
+)
+export_job = define_asset_job(
+    "export_job", selection=AssetSelection.assets("dataset_export"),
+    partitions_def=domain_partitions,
+    description="Export the valid samples of one domain.",
+)
+
+JOBS = [ingest_job, curation_job, synthesis_job, export_job]

@@ -1,0 +1,1 @@
+"""Pure logic of the pipeline: plain Python over plain data, no Dagster import."""

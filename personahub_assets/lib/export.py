@@ -1,0 +1,49 @@
+"""Dataset export: JSONL and Parquet files written atomically (temp file, then rename)."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+#: Columns of the PersonaHub release, in front of our own columns.
+RELEASE_FIELDS = ("input persona", "synthesized text", "description")
+
+
+def release_rows(samples: Sequence[Mapping[str, Any]], description: str) -> list[dict[str, Any]]:
+    """Samples in the release shape plus every column we keep."""
+    return [{"input persona": s["persona"],
+             "synthesized text": s["json_value"] or s["text"],
+             "description": description,
+             **s} for s in samples]
+
+
+def write_dataset(rows: Sequence[Mapping[str, Any]], directory: Path, stem: str) -> dict[str, Path]:
+    """Write ``rows`` as ``<stem>.jsonl`` and ``<stem>.parquet`` under ``directory``.
+
+    Each file is written to a temporary name and renamed into place, so a reader never sees a
+    half-written file.
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = {"jsonl": directory / f"{stem}.jsonl", "parquet": directory / f"{stem}.parquet"}
+    tmp_jsonl = paths["jsonl"].with_suffix(".jsonl.tmp")
+    with tmp_jsonl.open("w", encoding="utf-8") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    os.replace(tmp_jsonl, paths["jsonl"])
+    tmp_parquet = paths["parquet"].with_suffix(".parquet.tmp")
+    table = pa.Table.from_pylist(list(rows)) if rows else pa.table({})
+    pq.write_table(table, tmp_parquet)
+    os.replace(tmp_parquet, paths["parquet"])
+    return paths
+
+
+def count_jsonl(path: Path) -> int:
+    """Number of JSON lines in a file; raises on a line that does not parse."""
+    with path.open(encoding="utf-8") as fh:
+        return sum(1 for line in fh if json.loads(line) is not None)

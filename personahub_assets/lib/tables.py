@@ -1,0 +1,74 @@
+"""The warehouse tables, defined once as Arrow schemas; the DuckDB DDL is derived from them."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import pyarrow as pa
+
+_S, _I, _L, _F, _B = pa.string(), pa.int32(), pa.int64(), pa.float64(), pa.bool_()
+
+_PROVENANCE = [
+    ("backend", _S),
+    ("model", _S),
+    ("template", _S),
+    ("template_version", _S),
+    ("sampling_params", _S),
+    ("prompt_tokens", _I),
+    ("completion_tokens", _I),
+]
+
+TABLES: dict[str, pa.Schema] = {
+    "documents": pa.schema([
+        ("doc_id", _S), ("shard", _I), ("source", _S), ("record_no", _L), ("url", _S),
+        ("text", _S), ("n_chars", _I), ("content_hash", _S),
+    ]),
+    "rejected_documents": pa.schema([
+        ("shard", _I), ("source", _S), ("record_no", _L), ("url", _S), ("reason", _S),
+        ("raw_preview", _S),
+    ]),
+    "personas": pa.schema([
+        ("persona_id", _S), ("shard", _I), ("method", _S), ("persona", _S), ("role", _S),
+        ("doc_id", _S), ("parent_persona_id", _S), ("depth", _I), ("relation", _S),
+        *_PROVENANCE,
+    ]),
+    "rejected_personas": pa.schema([
+        ("shard", _I), ("method", _S), ("doc_id", _S), ("parent_persona_id", _S),
+        ("depth", _I), ("role", _S), ("relation", _S), ("raw_output", _S), ("reason", _S),
+        *_PROVENANCE,
+    ]),
+    "persona_hub": pa.schema([
+        ("persona_id", _S), ("shard", _I), ("persona", _S), ("method", _S), ("role", _S),
+        ("doc_id", _S), ("parent_persona_id", _S), ("depth", _I), ("relation", _S),
+        ("source_shard", _I), *_PROVENANCE,
+    ]),
+    "persona_dedup_log": pa.schema([
+        ("persona_id", _S), ("persona", _S), ("method", _S), ("source_shard", _I),
+        ("stage", _S), ("duplicate_of", _S), ("similarity", _F),
+    ]),
+    "synthetic_samples": pa.schema([
+        ("sample_id", _S), ("domain", _S), ("shard", _I), ("persona_id", _S), ("persona", _S),
+        ("sample_index", _I), ("mode", _S), ("text", _S), ("json_value", _S), ("valid", _B),
+        ("reason", _S), ("finish_reason", _S), *_PROVENANCE,
+    ]),
+}
+
+_DUCKDB_TYPES = {_S: "VARCHAR", _I: "INTEGER", _L: "BIGINT", _F: "DOUBLE", _B: "BOOLEAN"}
+
+
+def ddl(table: str) -> str:
+    """CREATE TABLE statement for a table of :data:`TABLES`."""
+    cols = ", ".join(f'"{f.name}" {_DUCKDB_TYPES[f.type]}' for f in TABLES[table])
+    return f'CREATE TABLE IF NOT EXISTS "{table}" ({cols})'
+
+
+def to_arrow(table: str, rows: Iterable[Mapping[str, Any]]) -> pa.Table:
+    """Rows as an Arrow table with exactly the table's schema (missing keys become null)."""
+    schema = TABLES[table]
+    rows = list(rows)
+    unknown = {k for row in rows for k in row} - set(schema.names)
+    if unknown:
+        raise KeyError(f"unknown columns for {table}: {sorted(unknown)}")
+    columns = {name: [row.get(name) for row in rows] for name in schema.names}
+    return pa.table(columns, schema=schema)

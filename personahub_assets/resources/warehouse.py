@@ -1,0 +1,103 @@
+"""The DuckDB warehouse resource: short locked sessions and atomic partition replacement."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+from dagster import ConfigurableResource
+from pydantic import Field
+
+from personahub_assets.lib.tables import TABLES, ddl
+from personahub_assets.resources.duckdb_session import locked_connection
+
+
+def _where(table: str, where: Mapping[str, Any]) -> tuple[str, list[Any]]:
+    """A parameterized WHERE clause over known column names only (never built from content)."""
+    columns = set(TABLES[table].names)
+    unknown = set(where) - columns
+    if unknown:
+        raise KeyError(f"{table} has no columns {sorted(unknown)}")
+    if not where:
+        return "TRUE", []
+    return " AND ".join(f'"{col}" = ?' for col in where), list(where.values())
+
+
+class WarehouseResource(ConfigurableResource):
+    """The DuckDB file that holds every intermediate table of the pipeline."""
+
+    path: str = Field(default="data/warehouse.duckdb", description="DuckDB database file.")
+    lock_timeout_s: float = Field(default=600.0, description="Seconds to wait for the file lock.")
+
+    @contextmanager
+    def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A short session with every table created; do not call a model inside it."""
+        with locked_connection(self.path, self.lock_timeout_s) as conn:
+            for table in TABLES:
+                conn.execute(ddl(table))
+                _add_missing_columns(conn, table)
+            yield conn
+
+    def replace_partitions(self, writes: Sequence[tuple[str, Mapping[str, Any], pa.Table]]) -> None:
+        """Replace several partitions in ONE transaction: all new rows land, or none do.
+
+        Each write is ``(table, where, rows)``: rows matching ``where`` are deleted, then
+        ``rows`` are inserted in bulk from Arrow.
+        """
+        checked = []
+        for table, where, rows in writes:
+            if table not in TABLES:
+                raise KeyError(f"unknown table {table!r}")
+            if rows.schema != TABLES[table]:
+                rows = rows.select(TABLES[table].names).cast(TABLES[table])
+            checked.append((table, where, rows))
+        with self.session() as conn:
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                for i, (table, where, rows) in enumerate(checked):
+                    clause, params = _where(table, where)
+                    conn.execute(f'DELETE FROM "{table}" WHERE {clause}', params)
+                    name = f"incoming_{i}"
+                    conn.register(name, rows)
+                    conn.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM {name}')
+                    conn.unregister(name)
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+
+    def replace_partition(self, table: str, where: Mapping[str, Any], rows: pa.Table) -> None:
+        """Replace one partition of one table atomically (see :meth:`replace_partitions`)."""
+        self.replace_partitions([(table, where, rows)])
+
+    def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Run a read query written in code (never from content) and return its rows."""
+        with self.session() as conn:
+            cur = conn.execute(sql, list(params))
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, row)) for row in cur.fetchall()]
+
+    def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
+        """First column of the first row of a read query."""
+        with self.session() as conn:
+            row = conn.execute(sql, list(params)).fetchone()
+            return row[0] if row else None
+
+    def table_counts(self) -> dict[str, int]:
+        """Row count of every warehouse table."""
+        with self.session() as conn:
+            return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in TABLES}
+
+
+def _add_missing_columns(conn: duckdb.DuckDBPyConnection, table: str) -> None:
+    """Bring a table made by an older version up to the current schema by adding columns."""
+    existing = {r[0] for r in conn.execute(
+        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
+    ).fetchall()}
+    for field in TABLES[table]:
+        if field.name not in existing:
+            sql_type = ddl(table).split(f'"{field.name}" ', 1)[1].split(",")[0].rstrip(")")
+            conn.execute(f'ALTER TABLE "{table}" ADD COLUMN "{field.name}" {sql_type}')

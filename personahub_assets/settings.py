@@ -1,0 +1,59 @@
+"""Deployment settings read from the environment once, with defaults for the embedded demo.
+
+| variable | default | meaning |
+|---|---|---|
+| PERSONAHUB_DATA_DIR | data | warehouse, cache and exports live here |
+| PERSONAHUB_SHARDS | 2 | number of shard partitions |
+| PERSONAHUB_SOURCE | data/sample/web_documents.jsonl | default ingestion source |
+| PERSONAHUB_LLM_BACKEND | llamacpp | llamacpp, openai or vllm |
+| PERSONAHUB_LLM_MODEL | (packaged Gemma 3 270M) | GGUF path or model name |
+| PERSONAHUB_PROMPT_STYLE | completion | completion (base models) or chat (instruct models) |
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Where data lives, how it is sharded and which model serves the pipeline."""
+
+    data_dir: Path
+    num_shards: int
+    source: str
+    llm_backend: str
+    llm_model: str
+    prompt_style: str
+
+    @property
+    def warehouse_path(self) -> Path:
+        return self.data_dir / "warehouse.duckdb"
+
+    @property
+    def cache_path(self) -> Path:
+        return self.data_dir / "llm_cache.duckdb"
+
+    @property
+    def exports_dir(self) -> Path:
+        return self.data_dir / "exports"
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        data_dir = Path(os.environ.get("PERSONAHUB_DATA_DIR", "data"))
+        shards = int(os.environ.get("PERSONAHUB_SHARDS", "2"))
+        if shards < 1:
+            raise ValueError(f"PERSONAHUB_SHARDS must be >= 1, got {shards}")
+        return cls(
+            data_dir=data_dir,
+            num_shards=shards,
+            source=os.environ.get("PERSONAHUB_SOURCE", "data/sample/web_documents.jsonl"),
+            llm_backend=os.environ.get("PERSONAHUB_LLM_BACKEND", "llamacpp"),
+            llm_model=os.environ.get("PERSONAHUB_LLM_MODEL", ""),
+            prompt_style=os.environ.get("PERSONAHUB_PROMPT_STYLE", "completion"),
+        )
+
+
+SETTINGS = Settings.from_env()
