@@ -2,12 +2,9 @@
 
 from dagster import AssetSelection, define_asset_job
 
-from personahub_assets.partitions import domain_partitions, domain_shard_partitions, shard_partitions
-
 ingest_job = define_asset_job(
     "ingest_job",
     selection=AssetSelection.assets("web_documents", "text_personas", "relation_personas"),
-    partitions_def=shard_partitions,
     description="Ingest a shard of documents and create its personas.",
 )
 curation_job = define_asset_job(
@@ -16,12 +13,10 @@ curation_job = define_asset_job(
 )
 synthesis_job = define_asset_job(
     "synthesis_job", selection=AssetSelection.assets("synthetic_data"),
-    partitions_def=domain_shard_partitions,
     description="Write synthetic samples for one domain x shard partition.",
 )
 export_job = define_asset_job(
     "export_job", selection=AssetSelection.assets("dataset_export"),
-    partitions_def=domain_partitions,
     description="Export the valid samples of one domain.",
 )
 

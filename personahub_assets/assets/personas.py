@@ -77,7 +77,7 @@ def _persona_rows(
     Each item names its ``template`` and ``template_version`` for the provenance columns.
     """
     kept, rejected = [], []
-    for item, req, res, source in zip(items, requests, results, sources):
+    for item, req, res, source in zip(items, requests, results, sources, strict=True):
         prov = provenance(llm.backend, llm.model_name, item.pop("template"),
                           item.pop("template_version"), req, res)
         if res.error is not None:
@@ -99,7 +99,8 @@ def _persona_metadata(kept, rejected, results) -> dict[str, Any]:
         "personas_rejected": len(rejected),
         "invalid_rate": round(len(rejected) / total, 4) if total else 0.0,
         "mean_persona_words": round(sum(lengths) / len(lengths), 2) if lengths else 0.0,
-        "rejection_reasons": MetadataValue.md(markdown.counts(Counter(r["reason"] for r in rejected))),
+        "rejection_reasons": MetadataValue.md(
+            markdown.counts(Counter(r["reason"] for r in rejected))),
         **summarize(results),
     }
 
@@ -200,7 +201,9 @@ def relation_personas(
                           "template": template.name, "template_version": template.version})
         results = llm.generate(requests, log=context.log,
                                label=f"relation_personas[{shard}] hop {hop}/{config.hops}")
-        kept, rejected = _persona_rows(items, results, requests, llm, [None] * len(items))
+        # A related persona that repeats its parent is rejected as a copy of its source.
+        kept, rejected = _persona_rows(items, results, requests, llm,
+                                       [p["persona"] for p in parents])
         all_kept += kept
         all_rejected += rejected
         all_results += results

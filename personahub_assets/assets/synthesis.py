@@ -78,12 +78,15 @@ def synthetic_data(
                           "sample_index": index, "mode": config.mode})
     results = llm.generate(requests, log=context.log, label=f"synthetic_data[{domain}|{shard}]")
     rows = []
-    for item, req, res in zip(items, requests, results):
+    for item, req, res in zip(items, requests, results, strict=True):
         if res.error is not None:
             valid, reason, value = False, "llm_error", None
         else:
+            parsed = res.parsed
+            if parsed is not None and template.convert is not None:
+                parsed = template.convert(parsed)
             valid, reason, value = validate_sample(domain, res.text, res.finish_reason,
-                                                   item["persona"], res.parsed)
+                                                   item["persona"], parsed)
         rows.append({**item, "text": res.text if res.error is None else res.error,
                      "json_value": json.dumps(value) if value is not None else None,
                      "valid": valid, "reason": reason, "finish_reason": res.finish_reason,

@@ -30,7 +30,7 @@ def normalize_whitespace(text: str) -> str:
 
 
 def clean_document(raw: object, config: CleaningConfig) -> tuple[str | None, str | None]:
-    """Return ``(clean_text, None)`` for a kept document or ``(None, reason)`` for a rejected one."""
+    """``(clean_text, None)`` for a kept document, ``(None, reason)`` for a rejected one."""
     if not isinstance(raw, str):
         return None, "text_not_a_string"
     text = normalize_whitespace(raw)

@@ -96,5 +96,5 @@ def _read_parquet(path: Path, text_field: str, url_field: str):
     texts = table.column(text_field).to_pylist()
     urls = (table.column(url_field).to_pylist() if url_field in table.column_names
             else [None] * len(texts))
-    for record_no, (url, text) in enumerate(zip(urls, texts)):
+    for record_no, (url, text) in enumerate(zip(urls, texts, strict=True)):
         yield SourceRecord(source, record_no, str(url) if url is not None else None, text)

@@ -16,6 +16,8 @@ _REFUSAL = re.compile(
     re.IGNORECASE,
 )
 _WORDS = re.compile(r"\w+")
+_QUESTION = re.compile(r"[?]|\b(find|how|what|which|who|determine|calculate|show)\b",
+                       re.IGNORECASE)
 
 #: The OpenAI function-calling shape every tool sample must have.
 FUNCTION_SCHEMA: dict[str, Any] = {
@@ -113,7 +115,8 @@ def validate_persona(
         return None, "too_short"
     if words > max_words:
         return None, "too_long"
-    if source_text and copies_source(persona, source_text):
+    if source_text and (copies_source(persona, source_text)
+                        or jaccard(word_set(persona), word_set(source_text)) >= 0.8):
         return None, "copies_source"
     return persona, None
 
@@ -121,7 +124,7 @@ def validate_persona(
 def validate_sample(
     domain: str, raw: str, finish_reason: str, persona: str, parsed: Any = None
 ) -> tuple[bool, str | None, Any]:
-    """Validate one synthetic sample: ``(valid, reason, value)``; ``value`` is JSON for JSON domains."""
+    """Validate one sample: ``(valid, reason, value)``; ``value`` is set for JSON domains."""
     if finish_reason == "length":
         return False, "truncated", None
     text = raw.strip()
@@ -149,6 +152,6 @@ def validate_sample(
         return False, "copies_persona", None
     if domain == "math" and not re.search(r"\d", line):
         return False, "math_without_numbers", None
-    if domain in {"math", "reasoning"} and not re.search(r"[?]|\b(find|how|what|which|who|determine|calculate|show)\b", line, re.IGNORECASE):
+    if domain in {"math", "reasoning"} and not _QUESTION.search(line):
         return False, "no_question", None
     return True, None, None

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -47,6 +47,7 @@ class Template:
     stop: tuple[str, ...] = ("\n",)
     json_schema: Mapping[str, Any] | None = None
     response_prefix: str = ""
+    convert: Callable[[Any], Any] | None = None
 
     def _block(self, values: Mapping[str, str], with_output: bool, mode: str) -> str:
         lines = []
@@ -69,7 +70,9 @@ class Template:
             return []
         return [self._block(ex, with_output=True, mode=mode) for ex in self.examples]
 
-    def render_completion(self, variables: Mapping[str, str], mode: str = "persona_few_shot") -> str:
+    def render_completion(
+        self, variables: Mapping[str, str], mode: str = "persona_few_shot"
+    ) -> str:
         """Few-shot completion prompt for base models; the model continues after the label."""
         query = self._block(variables, with_output=False, mode=mode) + f"\n{self.output_label}:"
         if self.response_prefix:

@@ -30,7 +30,8 @@ TEMPLATE = Template(
             ),
         },
         {
-            "persona": "A backend engineer who maintains the payment service of a food delivery app.",
+            "persona": "A backend engineer who maintains the payment service of a food "
+                       "delivery app.",
             "relation": "colleague",
             "output": (
                 "A site reliability engineer on the same team who is paged when checkout "

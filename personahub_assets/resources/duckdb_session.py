@@ -23,7 +23,9 @@ class WarehouseLockTimeout(RuntimeError):
 
 
 @contextmanager
-def locked_connection(path: str | Path, timeout_s: float = 600.0) -> Iterator[duckdb.DuckDBPyConnection]:
+def locked_connection(
+    path: str | Path, timeout_s: float = 600.0
+) -> Iterator[duckdb.DuckDBPyConnection]:
     """Open ``path`` under its file lock and close it on exit; never hold it across model work."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)

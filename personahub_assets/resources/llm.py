@@ -94,11 +94,12 @@ class LLMResource(ConfigurableResource):
         for offset in range(0, len(todo), self.chunk_size):
             chunk = todo[offset : offset + self.chunk_size]
             chunk_results = [self._generate_validated(engine, requests[i]) for i in chunk]
-            for i, res in zip(chunk, chunk_results):
+            for i, res in zip(chunk, chunk_results, strict=True):
                 results[i] = res
                 tokens += res.completion_tokens
             if self.use_cache:
-                self._cache_store([(keys[i], res) for i, res in zip(chunk, chunk_results)
+                self._cache_store([(keys[i], res) for i, res in zip(chunk, chunk_results,
+                                                                    strict=True)
                                    if res.error is None])
             done = offset + len(chunk)
             elapsed = time.perf_counter() - start

@@ -78,7 +78,7 @@ class WarehouseResource(ConfigurableResource):
         with self.session() as conn:
             cur = conn.execute(sql, list(params))
             names = [d[0] for d in cur.description]
-            return [dict(zip(names, row)) for row in cur.fetchall()]
+            return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """First column of the first row of a read query."""

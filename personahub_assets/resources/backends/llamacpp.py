@@ -98,6 +98,8 @@ class LlamaCppBackend:
             latency_s=time.perf_counter() - start,
         )
 
-    def generate(self, requests: list[GenerationRequest], prompt_style: str) -> list[GenerationResult]:
+    def generate(
+        self, requests: list[GenerationRequest], prompt_style: str
+    ) -> list[GenerationResult]:
         """Run a chunk of requests in order."""
         return [self.generate_one(r, prompt_style) for r in requests]

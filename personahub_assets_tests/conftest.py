@@ -1,0 +1,8 @@
+"""Test set-up: every default path points into a temporary folder, never the repo's data/."""
+
+import os
+import tempfile
+
+# Must run before personahub_assets.settings is imported by any test module.
+os.environ.setdefault("PERSONAHUB_DATA_DIR", tempfile.mkdtemp(prefix="personahub-test-"))
+os.environ.setdefault("PERSONAHUB_SHARDS", "2")

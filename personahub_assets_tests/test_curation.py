@@ -1,0 +1,45 @@
+"""persona_hub on planted duplicates: exact and near duplicates go to the log, not the hub."""
+
+from dagster import materialize
+
+from personahub_assets.definitions import ASSETS
+from personahub_assets.lib.ids import persona_id
+from personahub_assets.lib.minhash import jaccard, word_set
+from personahub_assets.lib.tables import to_arrow
+from personahub_assets.resources.llm import LLMResource
+from personahub_assets.resources.warehouse import WarehouseResource
+
+BASE = ("A marine biologist who counts seagrass shoots along the Brittany coast every spring "
+        "and trains volunteer divers to record them")
+
+NEAR = jaccard(word_set(BASE), word_set(BASE + " carefully"))
+
+
+def _persona(text: str, shard: int, method: str = "text", depth: int = 0) -> dict:
+    return {"persona_id": persona_id(text), "shard": shard, "method": method, "persona": text,
+            "doc_id": f"d{shard}", "depth": depth, "backend": "llamacpp", "model": "m.gguf",
+            "template": "t", "template_version": "1", "sampling_params": "{}"}
+
+
+def test_hub_drops_exact_and_near_duplicates_with_reasons(tmp_path):
+    wh = WarehouseResource(path=str(tmp_path / "w.duckdb"))
+    rows = [
+        _persona(BASE, 0),
+        _persona(BASE.upper() + ".", 1),  # same normalized text: exact duplicate
+        _persona(BASE + " carefully", 1, method="relation", depth=1),  # Jaccard 20/21
+        _persona("A bus driver in Nairobi who teaches chess to children on weekends", 0),
+    ]
+    wh.replace_partition("personas", {}, to_arrow("personas", rows))
+    result = materialize(ASSETS, selection=["persona_hub"], resources={
+        "warehouse": wh, "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))})
+    assert result.success
+    assert all(ev.passed for ev in result.get_asset_check_evaluations())
+    hub = wh.rows("SELECT persona FROM persona_hub ORDER BY persona")
+    assert {h["persona"] for h in hub} == {rows[0]["persona"], rows[3]["persona"]}
+    log = wh.rows("SELECT stage, duplicate_of, similarity, method FROM persona_dedup_log "
+                  "ORDER BY stage")
+    assert log == [
+        {"stage": "exact", "duplicate_of": persona_id(BASE), "similarity": 1.0, "method": "text"},
+        {"stage": "minhash", "duplicate_of": persona_id(BASE), "similarity": round(NEAR, 4),
+         "method": "relation"},
+    ]

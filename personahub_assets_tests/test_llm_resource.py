@@ -1,0 +1,65 @@
+"""The inference resource on the real embedded model (llama.cpp, Gemma 3 270M, CPU)."""
+
+import dataclasses
+
+import pytest
+
+from personahub_assets.lib.generation import summarize
+from personahub_assets.prompts import SYNTHESIS_TEMPLATES, persona_to_persona
+from personahub_assets.resources.llm import LLMResource
+
+pytestmark = pytest.mark.model
+
+
+def _requests(n: int):
+    t = persona_to_persona.TEMPLATE
+    return [t.request({"persona": f"A baker in town number {i}.", "relation": "supplier"},
+                      seed=i) for i in range(n)]
+
+
+def test_batch_is_cached_and_a_rerun_makes_no_call(tmp_path):
+    llm = LLMResource(cache_path=str(tmp_path / "cache.duckdb"))
+    first = llm.generate(_requests(3))
+    assert [r.error for r in first] == [None, None, None]
+    assert all(r.text.startswith("A") and r.completion_tokens > 0 for r in first)
+    assert summarize(first)["llm_calls"] == 3
+    second = llm.generate(_requests(3))
+    assert summarize(second)["llm_calls"] == 0
+    assert [r.text for r in second] == [r.text for r in first]
+    assert all(r.cached for r in second)
+
+
+def test_one_failing_item_does_not_fail_the_batch(tmp_path):
+    llm = LLMResource(cache_path=str(tmp_path / "cache.duckdb"), n_ctx=512)
+    good = _requests(2)
+    too_long = dataclasses.replace(good[0], completion_prompt="word " * 2000)
+    results = llm.generate([good[0], too_long, good[1]])
+    assert results[0].error is None and results[2].error is None
+    assert results[1].error and results[1].finish_reason == "error" and results[1].text == ""
+    # Errors are not cached: the next run tries the failed item again.
+    again = llm.generate([too_long])
+    assert not again[0].cached and again[0].error
+
+
+def test_truncation_is_flagged(tmp_path):
+    llm = LLMResource(cache_path=str(tmp_path / "cache.duckdb"))
+    req = dataclasses.replace(SYNTHESIS_TEMPLATES["knowledge"].request(
+        {"persona": "A glass blower in Murano."}, seed=1), max_tokens=3)
+    (res,) = llm.generate([req])
+    assert res.is_truncated and res.completion_tokens == 3
+
+
+def test_structured_output_follows_the_schema(tmp_path):
+    llm = LLMResource(cache_path=str(tmp_path / "cache.duckdb"))
+    template = SYNTHESIS_TEMPLATES["npc"]
+    (res,) = llm.generate([template.request(
+        {"persona": "A lighthouse keeper who collects storm stories.",
+         "world": "a windy archipelago of fishing villages"}, seed=3)])
+    assert res.error is None
+    assert isinstance(res.parsed, dict)
+    assert set(res.parsed) == {"name", "description", "interaction"}
+
+
+def test_unknown_backend_is_a_clear_error(tmp_path):
+    with pytest.raises(ValueError, match="unknown backend"):
+        LLMResource(backend="nope", cache_path=str(tmp_path / "c.duckdb")).generate(_requests(1))

@@ -1,0 +1,67 @@
+import json
+
+import pytest
+
+from personahub_assets.lib.validation import copies_source, validate_persona, validate_sample
+from personahub_assets.prompts.tool import to_function_definition
+
+PERSONA = "A dispatcher who plans routes for a fleet of refrigerated trucks."
+
+
+@pytest.mark.parametrize(
+    ("raw", "finish", "reason"),
+    [
+        ("A farmer who grows rye", "length", "truncated"),
+        ("   ", "stop", "empty"),
+        ("I'm sorry, I cannot help with that request.", "stop", "refusal"),
+        ("A cook", "stop", "too_short"),
+        ("A " + "very " * 80 + "busy cook", "stop", "too_long"),
+    ],
+)
+def test_persona_rejections(raw, finish, reason):
+    assert validate_persona(raw, finish) == (None, reason)
+
+
+def test_persona_that_copies_the_source_is_rejected():
+    source = "the quick brown fox jumps over the lazy dog near the river bank every morning"
+    raw = "the quick brown fox jumps over the lazy dog near the river bank"
+    assert validate_persona(raw, "stop", source) == (None, "copies_source")
+    assert copies_source(raw, source)
+
+
+def test_persona_is_first_line_without_quotes():
+    assert validate_persona('"A nurse who works night shifts in Leeds."\nmore', "stop") == (
+        "A nurse who works night shifts in Leeds.", None)
+
+
+def test_math_sample_rules():
+    ok = "If each truck carries 12 pallets and 7 trucks leave, how many pallets ship?"
+    assert validate_sample("math", ok, "stop", PERSONA)[:2] == (True, None)
+    assert validate_sample("math", "How many pallets do the trucks carry in a week?", "stop",
+                           PERSONA)[:2] == (False, "math_without_numbers")
+    assert validate_sample("math", ok, "length", PERSONA)[:2] == (False, "truncated")
+    assert validate_sample("math", PERSONA, "stop", PERSONA)[:2] == (False, "copies_persona")
+
+
+def test_tool_sample_must_be_a_function_definition():
+    compact = {"name": "get_route", "description": "Return the planned route of a truck.",
+               "arguments": [{"name": "truck_id", "type": "string",
+                              "description": "Fleet number.", "required": True}]}
+    value = to_function_definition(compact)
+    assert value["parameters"]["required"] == ["truck_id"]
+    valid, reason, out = validate_sample("tool", json.dumps(compact), "stop", PERSONA, value)
+    assert (valid, reason) == (True, None) and out == value
+    bad = dict(value, name="get route!")
+    assert validate_sample("tool", "{}", "stop", PERSONA, bad)[:2] == (False, "schema:name")
+    assert validate_sample("tool", "{not json", "stop", PERSONA)[:2] == (False, "invalid_json")
+
+
+def test_npc_sample_needs_interaction():
+    npc = {"name": "Wenna", "description": "A healer of the stilt town who works by night."}
+    assert validate_sample("npc", json.dumps(npc), "stop", PERSONA)[:2] == (False, "schema:root")
+
+
+def test_related_persona_that_repeats_its_parent_is_rejected():
+    parent = "A baker who runs a small sourdough shop in Porto."
+    assert validate_persona("A baker who runs a small sourdough shop in Porto", "stop",
+                            parent) == (None, "copies_source")
