@@ -1,6 +1,8 @@
 """The code location: every asset, check, job and resource of the pipeline."""
 
-from dagster import Definitions
+import os
+
+from dagster import Definitions, EnvVar
 
 from personahub_assets.assets.curation import persona_hub
 from personahub_assets.assets.export import dataset_export
@@ -16,6 +18,9 @@ ASSETS = [web_documents, text_personas, relation_personas, persona_hub, syntheti
           dataset_export]
 
 
+API_KEY_ENV = "PERSONAHUB_LLM_API_KEY"
+
+
 def build_resources(settings: Settings) -> dict:
     """The warehouse and the inference resource for these settings."""
     return {
@@ -25,6 +30,10 @@ def build_resources(settings: Settings) -> dict:
             model=settings.llm_model,
             prompt_style=settings.prompt_style,
             cache_path=str(settings.cache_path),
+            base_url=settings.llm_base_url,
+            # The key only ever travels as an EnvVar: Dagster resolves it at run time and
+            # never shows or stores its value.
+            api_key=EnvVar(API_KEY_ENV) if os.environ.get(API_KEY_ENV) else "",
         ),
     }
 

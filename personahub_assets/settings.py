@@ -8,6 +8,8 @@
 | PERSONAHUB_LLM_BACKEND | llamacpp | llamacpp, openai or vllm |
 | PERSONAHUB_LLM_MODEL | (packaged Gemma 3 270M) | GGUF path or model name |
 | PERSONAHUB_PROMPT_STYLE | completion | completion (base models) or chat (instruct models) |
+| PERSONAHUB_LLM_BASE_URL | (none) | base URL of an OpenAI-compatible server (openai backend) |
+| PERSONAHUB_LLM_API_KEY | (none) | its API key, read through a Dagster EnvVar, never stored |
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ class Settings:
     llm_backend: str
     llm_model: str
     prompt_style: str
+    llm_base_url: str
 
     @property
     def warehouse_path(self) -> Path:
@@ -53,6 +56,7 @@ class Settings:
             llm_backend=os.environ.get("PERSONAHUB_LLM_BACKEND", "llamacpp"),
             llm_model=os.environ.get("PERSONAHUB_LLM_MODEL", ""),
             prompt_style=os.environ.get("PERSONAHUB_PROMPT_STYLE", "completion"),
+            llm_base_url=os.environ.get("PERSONAHUB_LLM_BASE_URL", ""),
         )
 
 

@@ -28,6 +28,13 @@ class GenerationRequest:
     json_schema: dict[str, Any] | None = None
     response_prefix: str = ""
 
+    def stops_for(self, prompt_style: str) -> list[str]:
+        """Stop sequences to send: the chat form drops the newline stops that keep a base
+        model's completion on one line (instruct models may open with a newline)."""
+        if prompt_style == "chat":
+            return [s for s in self.stop if s.strip()]
+        return list(self.stop)
+
     def sampling_params(self) -> dict[str, Any]:
         """The parameters that shape the output, as stored in provenance."""
         return {

@@ -6,6 +6,7 @@ import json
 import logging
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 from typing import Any
 
 from dagster import ConfigurableResource
@@ -28,6 +29,9 @@ default_logger = logging.getLogger("personahub_assets.llm")
 class LLMResource(ConfigurableResource):
     """Batch text generation with a response cache, on one of three backends.
 
+    The API key reaches the resource only through a Dagster ``EnvVar``; it is never part of a
+    cache key, provenance, metadata or a log line.
+
     ``backend`` picks the engine: ``llamacpp`` (embedded CPU model, the default), ``openai``
     (any OpenAI-compatible server) or ``vllm`` (in-process GPU engine). ``prompt_style`` picks
     the few-shot ``completion`` form (base models) or the ``chat`` form (instruct models).
@@ -42,7 +46,25 @@ class LLMResource(ConfigurableResource):
     cache_path: str = Field(default="data/llm_cache.duckdb",
                             description="DuckDB file of the response cache.")
     use_cache: bool = Field(default=True, description="Serve finished calls from the cache.")
-    chunk_size: int = Field(default=8, description="Requests between cache writes and progress.")
+    chunk_size: int = Field(default=0, description="Requests per engine call, cache write and "
+                                                   "progress line (0 = backend default).")
+    # openai backend
+    base_url: str = Field(default="", description="OpenAI-compatible base URL, e.g. "
+                                                  "http://127.0.0.1:8000/v1 (openai).")
+    api_key: str = Field(default="", description="API key; set it only through an EnvVar.")
+    max_concurrency: int = Field(default=8, description="Requests in flight at once (openai).")
+    timeout_s: float = Field(default=120.0, description="Per-request timeout (openai).")
+    max_retries: int = Field(default=4, description="Retries on 429/5xx/timeouts (openai).")
+    backoff_base_s: float = Field(default=0.5, description="First retry delay (openai).")
+    requests_per_minute: int = Field(default=0, description="Rate limit, 0 = none (openai).")
+    tokens_per_minute: int = Field(default=0, description="Rate limit, 0 = none (openai).")
+    json_mode: str = Field(default="response_format",
+                           description="How a JSON schema is sent (openai): response_format, "
+                                       "llamacpp_grammar, guided_json or none.")
+    # vllm backend
+    max_model_len: int = Field(default=4096, description="Context length (vllm).")
+    gpu_memory_utilization: float = Field(default=0.85, description="GPU memory share (vllm).")
+    tensor_parallel_size: int = Field(default=1, description="GPUs per engine (vllm).")
 
     _backend_impl: Any = PrivateAttr(default=None)
 
@@ -56,12 +78,38 @@ class LLMResource(ConfigurableResource):
                 from personahub_assets.resources.backends.llamacpp import LlamaCppBackend
 
                 self._backend_impl = LlamaCppBackend(self.model, self.n_ctx, self.n_threads)
-            else:
-                raise NotImplementedError(
-                    f"backend {self.backend!r} is not available in this version; "
-                    "use backend='llamacpp'"
+            elif self.backend == "openai":
+                from personahub_assets.resources.backends.openai_compat import (
+                    OpenAICompatBackend,
+                    RetryPolicy,
                 )
+
+                self._backend_impl = OpenAICompatBackend(
+                    self.base_url, self.model, api_key=self.api_key,
+                    max_concurrency=self.max_concurrency, timeout_s=self.timeout_s,
+                    retry=RetryPolicy(max_retries=self.max_retries,
+                                      backoff_base_s=self.backoff_base_s),
+                    rpm=self.requests_per_minute, tpm=self.tokens_per_minute,
+                    json_mode=self.json_mode)
+            else:
+                from personahub_assets.resources.backends.vllm_local import VLLMBackend
+
+                self._backend_impl = VLLMBackend(
+                    self.model, max_model_len=self.max_model_len,
+                    gpu_memory_utilization=self.gpu_memory_utilization,
+                    tensor_parallel_size=self.tensor_parallel_size)
         return self._backend_impl
+
+    @property
+    def engine(self):
+        """The backend object (for diagnostics such as counting HTTP attempts)."""
+        return self._engine()
+
+    def _chunk_size(self) -> int:
+        if self.chunk_size > 0:
+            return self.chunk_size
+        return {"llamacpp": 8, "openai": max(4 * self.max_concurrency, 8), "vllm": 256}[
+            self.backend]
 
     @property
     def model_name(self) -> str:
@@ -90,10 +138,10 @@ class LLMResource(ConfigurableResource):
         total, done_before = len(requests), len(requests) - len(todo)
         if todo:
             log.info(f"{label}: {len(todo)} calls to make, {done_before} served from cache")
-        start, tokens = time.perf_counter(), 0
-        for offset in range(0, len(todo), self.chunk_size):
-            chunk = todo[offset : offset + self.chunk_size]
-            chunk_results = [self._generate_validated(engine, requests[i]) for i in chunk]
+        start, tokens, chunk_size = time.perf_counter(), 0, self._chunk_size()
+        for offset in range(0, len(todo), chunk_size):
+            chunk = todo[offset : offset + chunk_size]
+            chunk_results = self._generate_validated(engine, [requests[i] for i in chunk])
             for i, res in zip(chunk, chunk_results, strict=True):
                 results[i] = res
                 tokens += res.completion_tokens
@@ -112,22 +160,31 @@ class LLMResource(ConfigurableResource):
             )
         return [r for r in results if r is not None]
 
-    def _generate_validated(self, engine, request: GenerationRequest) -> GenerationResult:
-        result = engine.generate([request], self.prompt_style)[0]
-        if request.json_schema is None or result.error is not None:
-            return result
-        result.parsed = _parse_json(result.text)
-        if result.parsed is None and not result.is_truncated:
-            # Structured output that does not parse is retried once, then flagged.
-            retry_request = _with_seed(request, request.seed + 1)
-            retry = engine.generate([retry_request], self.prompt_style)[0]
-            retry.parsed = _parse_json(retry.text) if retry.error is None else None
-            retry.latency_s += result.latency_s
-            retry.extra["retried"] = True
-            result = retry
-        if result.parsed is None and result.error is None:
-            result.extra["parse_error"] = "invalid_json"
-        return result
+    def _generate_validated(
+        self, engine, requests: list[GenerationRequest]
+    ) -> list[GenerationResult]:
+        """One engine call for the chunk; structured outputs that do not parse are retried
+        once (with another seed), then flagged with ``parse_error``."""
+        results = engine.generate(requests, self.prompt_style)
+        retry_idx = []
+        for i, (req, res) in enumerate(zip(requests, results, strict=True)):
+            if req.json_schema is None or res.error is not None:
+                continue
+            res.parsed = _parse_json(res.text)
+            if res.parsed is None and not res.is_truncated:
+                retry_idx.append(i)
+        if retry_idx:
+            retries = engine.generate([replace(requests[i], seed=requests[i].seed + 1)
+                                       for i in retry_idx], self.prompt_style)
+            for i, retry in zip(retry_idx, retries, strict=True):
+                retry.parsed = _parse_json(retry.text) if retry.error is None else None
+                retry.latency_s += results[i].latency_s
+                retry.extra["retried"] = True
+                results[i] = retry
+        for req, res in zip(requests, results, strict=True):
+            if req.json_schema is not None and res.parsed is None and res.error is None:
+                res.extra["parse_error"] = "invalid_json"
+        return results
 
     def _cache_lookup(self, keys: list[str]) -> dict[int, GenerationResult]:
         with locked_connection(self.cache_path) as conn:
@@ -157,9 +214,3 @@ def _parse_json(text: str) -> Any:
         return json.loads(text)
     except (json.JSONDecodeError, TypeError):
         return None
-
-
-def _with_seed(request: GenerationRequest, seed: int) -> GenerationRequest:
-    from dataclasses import replace
-
-    return replace(request, seed=seed)

@@ -70,7 +70,7 @@ class LlamaCppBackend:
             "temperature": request.temperature,
             "top_p": request.top_p,
             "seed": request.seed,
-            "stop": list(request.stop) or None,
+            "stop": request.stops_for(prompt_style) or None,
         }
         if request.json_schema is not None:
             kwargs["grammar"] = _grammar(request.json_schema)

@@ -1,0 +1,141 @@
+"""Real HTTP servers on 127.0.0.1 for the tests: llama.cpp's OpenAI-compatible server with the
+embedded GGUF, and a scripted fault server that misbehaves on purpose."""
+
+from __future__ import annotations
+
+import json
+import re
+import socket
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import httpx
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@contextmanager
+def llama_cpp_server(model_path: str, n_ctx: int = 2048) -> Iterator[str]:
+    """Start ``python -m llama_cpp.server`` on a free loopback port; yield its /v1 base URL."""
+    port = free_port()
+    log = tempfile.TemporaryFile()  # a pipe nobody reads would fill up and block the server
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llama_cpp.server", "--model", model_path, "--host", "127.0.0.1",
+         "--port", str(port), "--n_ctx", str(n_ctx), "--model_alias", "gemma-3-270m"],
+        stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}/v1"
+    try:
+        deadline = time.monotonic() + 120
+        while True:
+            if proc.poll() is not None:
+                log.seek(0)
+                raise RuntimeError(f"llama.cpp server exited: {log.read()[-2000:]!r}")
+            try:
+                if httpx.get(base + "/models", timeout=2).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("llama.cpp server did not start in 120 s")
+            time.sleep(0.5)
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+        log.close()
+
+
+_FAULT = re.compile(r"FAULT:([a-z0-9]+)(?:_(\d+))?")
+
+
+class FaultServer:
+    """An OpenAI-compatible endpoint whose behaviour is chosen by a marker in the prompt.
+
+    Markers (``_N`` = for the first N attempts): ``FAULT:ok``, ``FAULT:429_2`` (429 with
+    Retry-After), ``FAULT:500_3``, ``FAULT:slow_1`` (sleeps past the client timeout),
+    ``FAULT:truncate`` (finish_reason length), ``FAULT:bad400`` (a non-retryable 400),
+    ``FAULT:malformed`` (a 200 whose body is not JSON), ``FAULT:always503``. Attempts are
+    counted per marker text, so each test uses its own marker.
+    """
+
+    def __init__(self, slow_s: float = 2.0):
+        self.attempts: Counter[str] = Counter()
+        self.slow_s = slow_s
+        self._lock = threading.Lock()
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args):  # keep test output quiet
+                pass
+
+            def do_POST(self):
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                prompt = body.get("prompt") or json.dumps(body.get("messages"))
+                m = _FAULT.search(prompt)
+                marker = m.group(0) if m else "ok"
+                with server._lock:
+                    server.attempts[marker] += 1
+                    n = server.attempts[marker]
+                kind, times = (m.group(1), int(m.group(2) or 0)) if m else ("ok", 0)
+                server._respond(self, kind, times, n, body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        self._thread = threading.Thread(target=self.httpd.serve_forever, daemon=True)
+
+    def __enter__(self) -> FaultServer:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+    def _respond(self, h: BaseHTTPRequestHandler, kind: str, times: int, n: int,
+                 body: dict) -> None:
+        if kind in {"429", "500"} and n <= times:
+            return _send(h, int(kind), {"error": "injected"},
+                         {"Retry-After": "0"} if kind == "429" else {})
+        if kind == "slow" and n <= times:
+            time.sleep(self.slow_s)
+        if kind == "always503":
+            return _send(h, 503, {"error": "down"})
+        if kind == "bad400":
+            return _send(h, 400, {"error": "bad request"})
+        if kind == "malformed":
+            h.send_response(200)
+            h.send_header("Content-Type", "application/json")
+            h.end_headers()
+            h.wfile.write(b"{not json")
+            return None
+        finish = "length" if kind == "truncate" else "stop"
+        text = f" A reply to {kind} number {n}"
+        choice = ({"text": text} if "prompt" in body
+                  else {"message": {"role": "assistant", "content": text.strip()}})
+        return _send(h, 200, {"choices": [{**choice, "finish_reason": finish, "index": 0}],
+                              "usage": {"prompt_tokens": 11, "completion_tokens": 7}})
+
+
+def _send(h: BaseHTTPRequestHandler, status: int, payload: dict, headers=None) -> None:
+    raw = json.dumps(payload).encode()
+    h.send_response(status)
+    h.send_header("Content-Type", "application/json")
+    h.send_header("Content-Length", str(len(raw)))
+    for k, v in (headers or {}).items():
+        h.send_header(k, v)
+    h.end_headers()
+    h.wfile.write(raw)
