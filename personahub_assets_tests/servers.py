@@ -29,7 +29,8 @@ def free_port() -> int:
 def llama_cpp_server(model_path: str, n_ctx: int = 2048) -> Iterator[str]:
     """Start ``python -m llama_cpp.server`` on a free loopback port; yield its /v1 base URL."""
     port = free_port()
-    log = tempfile.TemporaryFile()  # a pipe nobody reads would fill up and block the server
+    # A pipe nobody reads would fill up and block the server, so it logs to a file.
+    log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", model_path, "--host", "127.0.0.1",
          "--port", str(port), "--n_ctx", str(n_ctx), "--model_alias", "gemma-3-270m"],
