@@ -56,8 +56,8 @@ def test_killed_run_resumes_without_repeating_finished_calls(tmp_path):
     shard, mine = max(by_shard.items(), key=lambda kv: len(kv[1]))
     assert len(mine) >= 4
     wh.replace_partition("persona_hub", {}, to_arrow("persona_hub", [
-        {"persona_id": persona_id(p), "persona": p, "shard": shard_of(persona_id(p), SETTINGS.num_shards),
-         "method": "text", "depth": 0} for p in PERSONAS]))
+        {"persona_id": persona_id(p), "persona": p, "method": "text", "depth": 0,
+         "shard": shard_of(persona_id(p), SETTINGS.num_shards)} for p in PERSONAS]))
 
     child = subprocess.Popen([sys.executable, "-c", CHILD, str(tmp_path), str(shard)],
                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

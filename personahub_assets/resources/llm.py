@@ -43,6 +43,8 @@ class LLMResource(ConfigurableResource):
     prompt_style: str = Field(default="completion", description=f"One of {PROMPT_STYLES}.")
     n_ctx: int = Field(default=2048, description="Context window (llamacpp).")
     n_threads: int = Field(default=0, description="CPU threads (llamacpp; 0 = all cores).")
+    n_parallel: int = Field(default=8, description="Sequences decoded together (llamacpp "
+                                                   "continuous batching; 1 = one at a time).")
     cache_path: str = Field(default="data/llm_cache.duckdb",
                             description="DuckDB file of the response cache.")
     use_cache: bool = Field(default=True, description="Serve finished calls from the cache.")
@@ -77,7 +79,8 @@ class LLMResource(ConfigurableResource):
             if self.backend == "llamacpp":
                 from personahub_assets.resources.backends.llamacpp import LlamaCppBackend
 
-                self._backend_impl = LlamaCppBackend(self.model, self.n_ctx, self.n_threads)
+                self._backend_impl = LlamaCppBackend(self.model, self.n_ctx, self.n_threads,
+                                                     self.n_parallel)
             elif self.backend == "openai":
                 from personahub_assets.resources.backends.openai_compat import (
                     OpenAICompatBackend,
@@ -108,8 +111,8 @@ class LLMResource(ConfigurableResource):
     def _chunk_size(self) -> int:
         if self.chunk_size > 0:
             return self.chunk_size
-        return {"llamacpp": 8, "openai": max(4 * self.max_concurrency, 8), "vllm": 256}[
-            self.backend]
+        return {"llamacpp": 4 * max(self.n_parallel, 2), "openai": max(4 * self.max_concurrency, 8),
+                "vllm": 256}[self.backend]
 
     @property
     def model_name(self) -> str:

@@ -10,9 +10,12 @@ from typing import Any
 
 from personahub_assets.lib.generation import GenerationRequest, GenerationResult
 
+#: Sampling defaults of llama-cpp-python's high-level API, used by both llama.cpp paths.
+TOP_K, MIN_P = 40, 0.05
+
 _MODELS: dict[tuple[str, int, int], Any] = {}
 _GRAMMARS: dict[str, Any] = {}
-_LOAD_LOCK = threading.Lock()
+_LOAD_LOCK = threading.RLock()
 
 
 def packaged_model_path() -> str:
@@ -32,7 +35,7 @@ def load_model(model_path: str, n_ctx: int, n_threads: int):
             _MODELS[key] = Llama(
                 model_path=model_path,
                 n_ctx=n_ctx,
-                n_threads=n_threads or os.cpu_count() or 1,
+                n_threads=n_threads,
                 n_batch=512,
                 seed=0,
                 verbose=False,
@@ -51,16 +54,37 @@ def _grammar(schema: dict[str, Any]):
     return _GRAMMARS[key]
 
 
+_BATCHED: dict[tuple, Any] = {}
+
+
 class LlamaCppBackend:
-    """Runs requests one after another on the embedded model (llama.cpp uses every thread)."""
+    """Runs requests on the embedded model; llama.cpp uses every thread.
+
+    With ``n_parallel > 1``, completion-style chunks go through continuous batching
+    (:mod:`llamacpp_batched`); otherwise, and for the chat style, requests run one by one.
+    """
 
     name = "llamacpp"
 
-    def __init__(self, model_path: str, n_ctx: int = 2048, n_threads: int = 0):
+    def __init__(self, model_path: str, n_ctx: int = 2048, n_threads: int = 0,
+                 n_parallel: int = 1):
         self.model_path = model_path or packaged_model_path()
         self.n_ctx = n_ctx
-        self.n_threads = n_threads
+        self.n_threads = n_threads or os.cpu_count() or 1
+        self.n_parallel = n_parallel
         self.model_name = os.path.basename(self.model_path)
+
+    def _batched(self):
+        from personahub_assets.resources.backends.llamacpp_batched import BatchedLlamaCpp
+
+        key = (self.model_path, self.n_ctx, self.n_threads, self.n_parallel)
+        with _LOAD_LOCK:
+            if key not in _BATCHED:
+                llm = load_model(self.model_path, self.n_ctx, self.n_threads)
+                _BATCHED[key] = BatchedLlamaCpp(llm, n_parallel=self.n_parallel,
+                                                n_ctx_per_seq=self.n_ctx,
+                                                n_threads=self.n_threads)
+            return _BATCHED[key]
 
     def generate_one(self, request: GenerationRequest, prompt_style: str) -> GenerationResult:
         """Run one request; exceptions become an errored result, never an empty success."""
@@ -71,6 +95,8 @@ class LlamaCppBackend:
             "top_p": request.top_p,
             "seed": request.seed,
             "stop": request.stops_for(prompt_style) or None,
+            "top_k": TOP_K,
+            "min_p": MIN_P,
         }
         if request.json_schema is not None:
             kwargs["grammar"] = _grammar(request.json_schema)
@@ -101,5 +127,7 @@ class LlamaCppBackend:
     def generate(
         self, requests: list[GenerationRequest], prompt_style: str
     ) -> list[GenerationResult]:
-        """Run a chunk of requests in order."""
+        """Run a chunk of requests; results come back in request order."""
+        if self.n_parallel > 1 and prompt_style == "completion" and len(requests) > 1:
+            return self._batched().generate(requests)
         return [self.generate_one(r, prompt_style) for r in requests]
