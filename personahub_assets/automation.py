@@ -15,9 +15,13 @@ synthesis_job = define_asset_job(
     "synthesis_job", selection=AssetSelection.assets("synthetic_data"),
     description="Write synthetic samples for one domain x shard partition.",
 )
+verification_job = define_asset_job(
+    "verification_job", selection=AssetSelection.assets("math_verification"),
+    description="Verify the math problems of one shard by majority vote of k solvers.",
+)
 export_job = define_asset_job(
     "export_job", selection=AssetSelection.assets("dataset_export"),
     description="Export the valid samples of one domain.",
 )
 
-JOBS = [ingest_job, curation_job, synthesis_job, export_job]
+JOBS = [ingest_job, curation_job, synthesis_job, verification_job, export_job]

@@ -9,13 +9,14 @@ from personahub_assets.assets.export import dataset_export
 from personahub_assets.assets.ingestion import web_documents
 from personahub_assets.assets.personas import relation_personas, text_personas
 from personahub_assets.assets.synthesis import synthetic_data
+from personahub_assets.assets.verification import math_verification
 from personahub_assets.automation import JOBS
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
 from personahub_assets.settings import SETTINGS, Settings
 
 ASSETS = [web_documents, text_personas, relation_personas, persona_hub, synthetic_data,
-          dataset_export]
+          math_verification, dataset_export]
 
 
 API_KEY_ENV = "PERSONAHUB_LLM_API_KEY"

@@ -36,6 +36,7 @@ def plan(max_personas: int, hops: int) -> list[tuple[str, str, list[Any], dict[s
         ("synthesis", "synthesis_job",
          [MultiPartitionKey({"domain": d, "shard": s}) for d in DOMAINS for s in shards],
          _run_config({"synthetic_data": {"max_personas": max_personas}})),
+        ("math verification", "verification_job", shards, _run_config({})),
         ("export", "export_job", list(DOMAINS), _run_config({})),
     ]
 

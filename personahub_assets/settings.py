@@ -10,6 +10,7 @@
 | PERSONAHUB_PROMPT_STYLE | completion | completion (base models) or chat (instruct models) |
 | PERSONAHUB_LLM_BASE_URL | (none) | base URL of an OpenAI-compatible server (openai backend) |
 | PERSONAHUB_LLM_API_KEY | (none) | its API key, read through a Dagster EnvVar, never stored |
+| PERSONAHUB_TEMPLATES_DIR | templates | domain template files: each adds a domain partition |
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ class Settings:
     llm_model: str
     prompt_style: str
     llm_base_url: str
+    templates_dir: Path
 
     @property
     def warehouse_path(self) -> Path:
@@ -57,6 +59,7 @@ class Settings:
             llm_model=os.environ.get("PERSONAHUB_LLM_MODEL", ""),
             prompt_style=os.environ.get("PERSONAHUB_PROMPT_STYLE", "completion"),
             llm_base_url=os.environ.get("PERSONAHUB_LLM_BASE_URL", ""),
+            templates_dir=Path(os.environ.get("PERSONAHUB_TEMPLATES_DIR", "templates")),
         )
 
 

@@ -17,7 +17,7 @@ pytestmark = pytest.mark.model
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "web_documents.jsonl"
 SHARDS = ["0", "1"]
-LLM_ASSETS = ("text_personas", "relation_personas", "synthetic_data")
+LLM_ASSETS = ("text_personas", "relation_personas", "synthetic_data", "math_verification")
 
 
 def _tiny_corpus(path: Path) -> None:
@@ -59,6 +59,8 @@ def _materialize_all(tmp: Path, instance: DagsterInstance) -> dict[str, int]:
         for shard in SHARDS:
             run(["synthetic_data"], MultiPartitionKey({"domain": domain, "shard": shard}),
                 {"synthetic_data": {"max_personas": 1}})
+    for shard in SHARDS:
+        run(["math_verification"], shard)
     for domain in DOMAINS:
         run(["dataset_export"], domain,
             {"dataset_export": {"exports_dir": str(tmp / "exports")}})
@@ -84,8 +86,9 @@ def pipeline(tmp_path_factory):
     return tmp, first_calls, first, second_calls, second
 
 
-# Filled only when something is rejected or duplicated; test_curation plants duplicates.
-MAY_BE_EMPTY = {"rejected_personas", "persona_dedup_log"}
+# Filled only when something is rejected or duplicated (test_curation plants duplicates), or
+# when the tiny run happens to produce a valid math problem (test_verification covers it).
+MAY_BE_EMPTY = {"rejected_personas", "persona_dedup_log", "math_solutions", "math_answers"}
 
 
 def test_every_table_is_filled(pipeline):
@@ -139,6 +142,7 @@ def test_every_domain_has_samples_and_exports(pipeline):
         assert len(rows) == valid
         assert all(r["input persona"] and r["synthesized text"] for r in rows)
         assert pq.read_table(tmp / "exports" / domain / f"{domain}.parquet").num_rows == valid
+        assert all(("verified" in r) == (domain == "math") for r in rows)
 
 
 def test_second_materialization_changes_nothing_and_calls_no_model(pipeline):

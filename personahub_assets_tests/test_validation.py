@@ -2,9 +2,16 @@ import json
 
 import pytest
 
-from personahub_assets.lib.validation import copies_source, validate_persona, validate_sample
+from personahub_assets.lib.validation import (
+    BUILTIN_RULES,
+    DomainRules,
+    copies_source,
+    validate_persona,
+    validate_sample,
+)
 from personahub_assets.prompts.tool import to_function_definition
 
+MATH, TOOL, NPC = BUILTIN_RULES["math"], BUILTIN_RULES["tool"], BUILTIN_RULES["npc"]
 PERSONA = "A dispatcher who plans routes for a fleet of refrigerated trucks."
 
 
@@ -36,11 +43,11 @@ def test_persona_is_first_line_without_quotes():
 
 def test_math_sample_rules():
     ok = "If each truck carries 12 pallets and 7 trucks leave, how many pallets ship?"
-    assert validate_sample("math", ok, "stop", PERSONA)[:2] == (True, None)
-    assert validate_sample("math", "How many pallets do the trucks carry in a week?", "stop",
-                           PERSONA)[:2] == (False, "math_without_numbers")
-    assert validate_sample("math", ok, "length", PERSONA)[:2] == (False, "truncated")
-    assert validate_sample("math", PERSONA, "stop", PERSONA)[:2] == (False, "copies_persona")
+    assert validate_sample(MATH, ok, "stop", PERSONA)[:2] == (True, None)
+    assert validate_sample(MATH, "How many pallets do the trucks carry in a week?", "stop",
+                           PERSONA)[:2] == (False, "no_number")
+    assert validate_sample(MATH, ok, "length", PERSONA)[:2] == (False, "truncated")
+    assert validate_sample(MATH, PERSONA, "stop", PERSONA)[:2] == (False, "copies_persona")
 
 
 def test_tool_sample_must_be_a_function_definition():
@@ -49,19 +56,28 @@ def test_tool_sample_must_be_a_function_definition():
                               "description": "Fleet number.", "required": True}]}
     value = to_function_definition(compact)
     assert value["parameters"]["required"] == ["truck_id"]
-    valid, reason, out = validate_sample("tool", json.dumps(compact), "stop", PERSONA, value)
+    valid, reason, out = validate_sample(TOOL, json.dumps(compact), "stop", PERSONA, value)
     assert (valid, reason) == (True, None) and out == value
     bad = dict(value, name="get route!")
-    assert validate_sample("tool", "{}", "stop", PERSONA, bad)[:2] == (False, "schema:name")
-    assert validate_sample("tool", "{not json", "stop", PERSONA)[:2] == (False, "invalid_json")
+    assert validate_sample(TOOL, "{}", "stop", PERSONA, bad)[:2] == (False, "schema:name")
+    assert validate_sample(TOOL, "{not json", "stop", PERSONA)[:2] == (False, "invalid_json")
 
 
 def test_npc_sample_needs_interaction():
     npc = {"name": "Wenna", "description": "A healer of the stilt town who works by night."}
-    assert validate_sample("npc", json.dumps(npc), "stop", PERSONA)[:2] == (False, "schema:root")
+    assert validate_sample(NPC, json.dumps(npc), "stop", PERSONA)[:2] == (False, "schema:root")
 
 
 def test_related_persona_that_repeats_its_parent_is_rejected():
     parent = "A baker who runs a small sourdough shop in Porto."
     assert validate_persona("A baker who runs a small sourdough shop in Porto", "stop",
                             parent) == (None, "copies_source")
+
+
+def test_custom_rules():
+    rules = DomainRules(min_words=3, max_words=8, must_match=r"^Haiku:")
+    assert validate_sample(rules, "Haiku: snow on the pier", "stop", PERSONA)[:2] == (True, None)
+    assert validate_sample(rules, "snow on the quiet pier", "stop", PERSONA)[:2] == (
+        False, "pattern_mismatch")
+    assert validate_sample(rules, "Haiku: " + "word " * 10, "stop", PERSONA)[:2] == (
+        False, "too_long")

@@ -3,6 +3,7 @@
 from pathlib import Path
 
 from dagster import (
+    AllPartitionMapping,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
@@ -34,7 +35,8 @@ class ExportConfig(Config):
 @asset(
     partitions_def=domain_partitions,
     deps=[AssetDep("synthetic_data", partition_mapping=MultiToSingleDimensionPartitionMapping(
-        partition_dimension_name="domain"))],
+              partition_dimension_name="domain")),
+          AssetDep("math_verification", partition_mapping=AllPartitionMapping())],
     group_name="export",
     kinds={"parquet", "json"},
     check_specs=[AssetCheckSpec("export_matches_warehouse", asset="dataset_export",
@@ -44,11 +46,21 @@ class ExportConfig(Config):
 def dataset_export(
     context: AssetExecutionContext, config: ExportConfig, warehouse: WarehouseResource
 ) -> MaterializeResult:
-    """Valid samples of one domain in the PersonaHub release fields plus our full columns."""
+    """Valid samples of one domain in the PersonaHub release fields plus our full columns.
+
+    Math rows also carry the majority answer of the verification solvers, its vote count and
+    whether the problem is verified.
+    """
     domain = context.partition_key
     samples = warehouse.rows(
-        "SELECT * FROM synthetic_samples WHERE domain = ? AND valid ORDER BY shard, sample_id",
-        [domain])
+        "SELECT s.*, a.answer AS verified_answer, a.votes AS answer_votes, "
+        "coalesce(a.verified, false) AS verified FROM synthetic_samples s "
+        "LEFT JOIN math_answers a USING (sample_id) "
+        "WHERE s.domain = ? AND s.valid ORDER BY s.shard, s.sample_id", [domain])
+    if domain != "math":
+        for row in samples:
+            for key in ("verified_answer", "answer_votes", "verified"):
+                row.pop(key)
     template = SYNTHESIS_TEMPLATES[domain]
     rows = release_rows(samples, description=f"{domain} ({template.name} v{template.version})")
     directory = Path(config.exports_dir) / domain
@@ -56,10 +68,12 @@ def dataset_export(
     expected = warehouse.scalar(
         "SELECT count(*) FROM synthetic_samples WHERE domain = ? AND valid", [domain])
     in_file = count_jsonl(paths["jsonl"])
+    verified = sum(bool(r.get("verified")) for r in rows)
     context.log.info(f"exported {len(rows)} {domain} samples to {directory}")
     return MaterializeResult(
         metadata={
             "rows": len(rows),
+            **({"verified_rows": verified} if domain == "math" else {}),
             "jsonl": MetadataValue.path(str(paths["jsonl"])),
             "parquet": MetadataValue.path(str(paths["parquet"])),
             "preview": MetadataValue.md(markdown.table(

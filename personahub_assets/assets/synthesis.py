@@ -21,7 +21,7 @@ from personahub_assets.lib.ids import sample_id
 from personahub_assets.lib.tables import to_arrow
 from personahub_assets.lib.validation import validate_sample
 from personahub_assets.partitions import domain_shard_partitions
-from personahub_assets.prompts import MODES, SYNTHESIS_TEMPLATES, npc
+from personahub_assets.prompts import DOMAIN_RULES, MODES, SYNTHESIS_TEMPLATES, npc
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
 
@@ -85,7 +85,8 @@ def synthetic_data(
             parsed = res.parsed
             if parsed is not None and template.convert is not None:
                 parsed = template.convert(parsed)
-            valid, reason, value = validate_sample(domain, res.text, res.finish_reason,
+            valid, reason, value = validate_sample(DOMAIN_RULES[domain], res.text,
+                                                   res.finish_reason,
                                                    item["persona"], parsed)
         rows.append({**item, "text": res.text if res.error is None else res.error,
                      "json_value": json.dumps(value) if value is not None else None,

@@ -52,6 +52,14 @@ TABLES: dict[str, pa.Schema] = {
         ("sample_index", _I), ("mode", _S), ("text", _S), ("json_value", _S), ("valid", _B),
         ("reason", _S), ("finish_reason", _S), *_PROVENANCE,
     ]),
+    "math_solutions": pa.schema([
+        ("sample_id", _S), ("shard", _I), ("solver", _I), ("solution", _S), ("answer", _S),
+        ("finish_reason", _S), ("error", _S), *_PROVENANCE,
+    ]),
+    "math_answers": pa.schema([
+        ("sample_id", _S), ("shard", _I), ("answer", _S), ("votes", _I), ("k", _I),
+        ("verified", _B),
+    ]),
 }
 
 _DUCKDB_TYPES = {_S: "VARCHAR", _I: "INTEGER", _L: "BIGINT", _F: "DOUBLE", _B: "BOOLEAN"}

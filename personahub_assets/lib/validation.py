@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from jsonschema import Draft202012Validator
@@ -61,8 +63,6 @@ NPC_SCHEMA: dict[str, Any] = {
     },
 }
 
-_FUNCTION_VALIDATOR = Draft202012Validator(FUNCTION_SCHEMA)
-_NPC_VALIDATOR = Draft202012Validator(NPC_SCHEMA)
 
 
 def is_refusal(text: str) -> bool:
@@ -121,8 +121,48 @@ def validate_persona(
     return persona, None
 
 
+@dataclass(frozen=True)
+class DomainRules:
+    """What a valid sample of a domain looks like; every rule is deterministic.
+
+    A domain with ``json_schema`` expects JSON valid against it. A text domain keeps the
+    first line and checks its length, optional regular expression, numbers and question.
+    """
+
+    min_words: int = 6
+    max_words: int = 400
+    must_match: str | None = None
+    require_number: bool = False
+    require_question: bool = False
+    json_schema: Mapping[str, Any] | None = None
+    max_persona_overlap: float = 0.6
+
+    def validator(self) -> Draft202012Validator | None:
+        """The JSON Schema validator of this domain, if it is a JSON domain."""
+        if self.json_schema is None:
+            return None
+        key = json.dumps(self.json_schema, sort_keys=True)
+        if key not in _VALIDATORS:
+            Draft202012Validator.check_schema(self.json_schema)
+            _VALIDATORS[key] = Draft202012Validator(self.json_schema)
+        return _VALIDATORS[key]
+
+
+_VALIDATORS: dict[str, Draft202012Validator] = {}
+
+#: Rules of the six built-in domains.
+BUILTIN_RULES: dict[str, DomainRules] = {
+    "math": DomainRules(require_number=True, require_question=True),
+    "reasoning": DomainRules(require_question=True),
+    "instruction": DomainRules(),
+    "knowledge": DomainRules(min_words=12),
+    "npc": DomainRules(json_schema=NPC_SCHEMA),
+    "tool": DomainRules(json_schema=FUNCTION_SCHEMA),
+}
+
+
 def validate_sample(
-    domain: str, raw: str, finish_reason: str, persona: str, parsed: Any = None
+    rules: DomainRules, raw: str, finish_reason: str, persona: str, parsed: Any = None
 ) -> tuple[bool, str | None, Any]:
     """Validate one sample: ``(valid, reason, value)``; ``value`` is set for JSON domains."""
     if finish_reason == "length":
@@ -132,26 +172,31 @@ def validate_sample(
         return False, "empty", None
     if is_refusal(text):
         return False, "refusal", None
-    if domain in {"tool", "npc"}:
+    validator = rules.validator()
+    if validator is not None:
         value = parsed
         if value is None:
             try:
                 value = json.loads(text)
             except json.JSONDecodeError:
                 return False, "invalid_json", None
-        validator = _FUNCTION_VALIDATOR if domain == "tool" else _NPC_VALIDATOR
         errors = sorted(validator.iter_errors(value), key=lambda e: list(e.path))
         if errors:
             where = "/".join(str(p) for p in errors[0].path) or "root"
             return False, f"schema:{where}", value
         return True, None, value
     line = first_line(text)
-    if word_count(line) < 6:
+    words = word_count(line)
+    if words < rules.min_words:
         return False, "too_short", None
-    if jaccard(word_set(line), word_set(persona)) >= 0.6:
+    if words > rules.max_words:
+        return False, "too_long", None
+    if jaccard(word_set(line), word_set(persona)) >= rules.max_persona_overlap:
         return False, "copies_persona", None
-    if domain == "math" and not re.search(r"\d", line):
-        return False, "math_without_numbers", None
-    if domain in {"math", "reasoning"} and not _QUESTION.search(line):
+    if rules.require_number and not re.search(r"\d", line):
+        return False, "no_number", None
+    if rules.require_question and not _QUESTION.search(line):
         return False, "no_question", None
+    if rules.must_match and not re.search(rules.must_match, line):
+        return False, "pattern_mismatch", None
     return True, None, None

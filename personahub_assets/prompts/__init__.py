@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+from personahub_assets.lib.validation import BUILTIN_RULES, DomainRules
 from personahub_assets.prompts import instruction, knowledge, math, npc, reasoning, tool
 from personahub_assets.prompts.base import MODES, Template
+from personahub_assets.prompts.custom import load_domains
+from personahub_assets.settings import SETTINGS
 
-#: Synthesis templates by domain; the domain partitions are these keys.
+#: Synthesis templates by domain: the six built-ins, then those of the templates folder.
 SYNTHESIS_TEMPLATES: dict[str, Template] = {
     "math": math.TEMPLATE,
     "reasoning": reasoning.TEMPLATE,
@@ -14,7 +17,15 @@ SYNTHESIS_TEMPLATES: dict[str, Template] = {
     "npc": npc.TEMPLATE,
     "tool": tool.TEMPLATE,
 }
+#: Validation rules by domain.
+DOMAIN_RULES: dict[str, DomainRules] = dict(BUILTIN_RULES)
 
+for _domain, (_template, _rules) in load_domains(SETTINGS.templates_dir,
+                                                  set(SYNTHESIS_TEMPLATES)).items():
+    SYNTHESIS_TEMPLATES[_domain] = _template
+    DOMAIN_RULES[_domain] = _rules
+
+#: The domain partitions.
 DOMAINS: tuple[str, ...] = tuple(SYNTHESIS_TEMPLATES)
 
-__all__ = ["DOMAINS", "MODES", "SYNTHESIS_TEMPLATES", "Template"]
+__all__ = ["DOMAINS", "DOMAIN_RULES", "MODES", "SYNTHESIS_TEMPLATES", "Template"]
