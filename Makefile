@@ -7,7 +7,7 @@ export DAGSTER_HOME := $(CURDIR)/data/dagster
 # llama-cpp-python builds from source; use both cores.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: install demo test ui lint clean
+.PHONY: install demo test ui report lint clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -29,6 +29,9 @@ test: install
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
+
+report: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m personahub_assets.report
 
 lint: install
 	$(BIN)/ruff check personahub_assets personahub_assets_tests benchmarks

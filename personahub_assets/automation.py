@@ -1,6 +1,18 @@
-"""Jobs: one per stage, so each can be launched, scheduled and backfilled on its own."""
+"""Jobs (one per stage, so each can be launched and backfilled on its own) and schedules."""
 
-from dagster import AssetSelection, define_asset_job
+from dagster import (
+    AssetKey,
+    AssetSelection,
+    DagsterEventType,
+    DefaultScheduleStatus,
+    RunRequest,
+    ScheduleEvaluationContext,
+    SkipReason,
+    define_asset_job,
+    schedule,
+)
+
+from personahub_assets.partitions import domain_shard_partitions
 
 ingest_job = define_asset_job(
     "ingest_job",
@@ -25,3 +37,46 @@ export_job = define_asset_job(
 )
 
 JOBS = [ingest_job, curation_job, synthesis_job, verification_job, export_job]
+
+
+def partitions_to_refresh(
+    instance, asset_key: AssetKey, upstream_key: AssetKey, partition_keys: list[str]
+) -> tuple[list[str], list[str], int | None]:
+    """(missing, stale, upstream storage id): partitions never materialized, and partitions
+    materialized before the upstream asset's latest materialization."""
+    latest = instance.get_latest_storage_id_by_partition(
+        asset_key, DagsterEventType.ASSET_MATERIALIZATION)
+    records = instance.fetch_materializations(upstream_key, limit=1).records
+    upstream_id = records[0].storage_id if records else None
+    missing = [k for k in partition_keys if k not in latest]
+    stale = [k for k in partition_keys
+             if k in latest and upstream_id is not None and latest[k] < upstream_id]
+    return missing, stale, upstream_id
+
+
+@schedule(
+    job=synthesis_job,
+    cron_schedule="0 * * * *",
+    default_status=DefaultScheduleStatus.STOPPED,
+    description="Every hour: launch the synthetic_data partitions that are missing, or older "
+                "than the latest persona_hub.",
+)
+def synthesis_refresh_schedule(context: ScheduleEvaluationContext):
+    """Launches missing or stale synthesis partitions, at most MAX_RUNS_PER_TICK per tick."""
+    keys = domain_shard_partitions.get_partition_keys()
+    missing, stale, upstream_id = partitions_to_refresh(
+        context.instance, AssetKey("synthetic_data"), AssetKey("persona_hub"), keys)
+    if upstream_id is None:
+        return SkipReason("persona_hub has never been materialized")
+    todo = (missing + stale)[:MAX_RUNS_PER_TICK]
+    if not todo:
+        return SkipReason(f"all {len(keys)} synthesis partitions are up to date")
+    context.log.info(f"{len(missing)} missing and {len(stale)} stale synthesis partitions; "
+                     f"launching {len(todo)}")
+    return [RunRequest(partition_key=k, run_key=f"{k}@{upstream_id}",
+                       tags={"personahub/reason": "missing" if k in missing else "stale"})
+            for k in todo]
+
+
+MAX_RUNS_PER_TICK = 50
+SCHEDULES = [synthesis_refresh_schedule]

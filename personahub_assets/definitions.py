@@ -10,7 +10,7 @@ from personahub_assets.assets.ingestion import web_documents
 from personahub_assets.assets.personas import relation_personas, text_personas
 from personahub_assets.assets.synthesis import synthetic_data
 from personahub_assets.assets.verification import math_verification
-from personahub_assets.automation import JOBS
+from personahub_assets.automation import JOBS, SCHEDULES
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
 from personahub_assets.settings import SETTINGS, Settings
@@ -39,4 +39,5 @@ def build_resources(settings: Settings) -> dict:
     }
 
 
-defs = Definitions(assets=ASSETS, jobs=JOBS, resources=build_resources(SETTINGS))
+defs = Definitions(assets=ASSETS, jobs=JOBS, schedules=SCHEDULES,
+                   resources=build_resources(SETTINGS))

@@ -1,0 +1,100 @@
+"""`make report`: the latest result of every asset check, per asset and partition.
+
+Reads the Dagster instance in ``$DAGSTER_HOME`` (the one the demo and the UI use) and prints a
+table a person reads in a terminal; the same results are in the UI under each asset's checks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import sys
+from dataclasses import dataclass
+from typing import Any
+
+from dagster import DagsterInstance
+
+_PARTITION_TAG = "dagster/partition"
+
+
+@dataclass(frozen=True)
+class CheckRow:
+    """The latest evaluation of one check on one partition."""
+
+    asset: str
+    check: str
+    partition: str
+    passed: bool
+    severity: str
+    timestamp: float
+    detail: str
+
+
+def _detail(metadata: dict[str, Any]) -> str:
+    parts = []
+    for key, value in list(metadata.items())[:4]:
+        raw = getattr(value, "value", value)
+        parts.append(f"{key}={raw}")
+    return ", ".join(parts)
+
+
+def latest_check_results(instance: DagsterInstance, check_keys=None,
+                         history: int = 1000) -> list[CheckRow]:
+    """Newest evaluation per (asset, check, partition) of every check of the code location."""
+    if check_keys is None:
+        from personahub_assets.definitions import defs
+
+        check_keys = defs.resolve_asset_graph().asset_check_keys
+    run_partitions: dict[str, str] = {}
+    latest: dict[tuple[str, str, str], CheckRow] = {}
+    for check_key in check_keys:
+        for record in instance.event_log_storage.get_asset_check_execution_history(
+                check_key, limit=history):
+            if record.event is None:  # planned but never evaluated (e.g. a skipped step)
+                continue
+            evaluation = record.event.dagster_event.event_specific_data
+            partition = record.partition or evaluation.partition
+            if partition is None:
+                if record.run_id not in run_partitions:
+                    run = instance.get_run_by_id(record.run_id)
+                    run_partitions[record.run_id] = (run.tags.get(_PARTITION_TAG, "-") if run
+                                                     else "-")
+                partition = run_partitions[record.run_id]
+            key = (check_key.asset_key.to_user_string(), check_key.name, partition)
+            if key not in latest:  # history comes newest first
+                latest[key] = CheckRow(*key, passed=evaluation.passed,
+                                       severity=evaluation.severity.value,
+                                       timestamp=record.event.timestamp,
+                                       detail=_detail(dict(evaluation.metadata or {})))
+    return sorted(latest.values(), key=lambda r: (r.asset, r.check, r.partition))
+
+
+def format_report(rows: list[CheckRow]) -> str:
+    """A fixed-width table plus a one-line summary."""
+    if not rows:
+        return "No asset check has run on this instance yet. Run `make demo` first.\n"
+    head = ("asset", "check", "partition", "result", "when (UTC)", "detail")
+    table = [head]
+    for r in rows:
+        result = "passed" if r.passed else f"FAILED ({r.severity})"
+        when = dt.datetime.fromtimestamp(r.timestamp, dt.timezone.utc).strftime("%Y-%m-%d %H:%M")
+        table.append((r.asset, r.check, r.partition, result, when, r.detail))
+    widths = [max(len(row[i]) for row in table) for i in range(len(head) - 1)]
+    lines = ["  ".join(c.ljust(w) for c, w in zip(row[:-1], widths, strict=True)) + "  " + row[-1]
+             for row in table]
+    lines.insert(1, "-" * min(len(lines[0]) + 20, 160))
+    failed = sum(not r.passed for r in rows)
+    blocking = sum(not r.passed and r.severity == "ERROR" for r in rows)
+    lines.append("")
+    lines.append(f"{len(rows)} check results: {len(rows) - failed} passed, {failed} failed "
+                 f"({blocking} of severity ERROR).")
+    return "\n".join(lines) + "\n"
+
+
+def main() -> int:
+    rows = latest_check_results(DagsterInstance.get())
+    sys.stdout.write(format_report(rows))
+    return 1 if any(not r.passed and r.severity == "ERROR" for r in rows) else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

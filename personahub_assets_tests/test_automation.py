@@ -1,0 +1,69 @@
+"""The synthesis schedule launches exactly the missing and the stale partitions."""
+
+from dagster import MultiPartitionKey, build_schedule_context, instance_for_test, materialize
+
+from personahub_assets.automation import synthesis_refresh_schedule
+from personahub_assets.definitions import ASSETS
+from personahub_assets.partitions import domain_shard_partitions
+from personahub_assets.resources.llm import LLMResource
+from personahub_assets.resources.warehouse import WarehouseResource
+
+
+def test_schedule_requests_missing_then_stale_partitions(tmp_path):
+    with instance_for_test() as instance:
+        _check_schedule(instance, tmp_path)
+
+
+def _check_schedule(instance, tmp_path):
+    resources = {"warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
+                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
+    all_keys = set(domain_shard_partitions.get_partition_keys())
+
+    skip = synthesis_refresh_schedule(build_schedule_context(instance=instance))
+    assert "never been materialized" in skip.skip_message
+
+    # An empty hub: synthesis partitions materialize with no model call.
+    assert materialize(ASSETS, selection=["persona_hub"], instance=instance,
+                       resources=resources).success
+    done = [MultiPartitionKey({"domain": "math", "shard": s}) for s in ("0", "1")]
+    for key in done:
+        assert materialize(ASSETS, selection=["synthetic_data"], partition_key=key,
+                           instance=instance, resources=resources).success
+
+    requests = synthesis_refresh_schedule(build_schedule_context(instance=instance))
+    assert {r.partition_key for r in requests} == all_keys - set(done)
+    assert {r.tags["personahub/reason"] for r in requests} == {"missing"}
+
+    assert materialize(ASSETS, selection=["persona_hub"], instance=instance,
+                       resources=resources).success
+    requests = synthesis_refresh_schedule(build_schedule_context(instance=instance))
+    assert {r.partition_key for r in requests} == all_keys
+    assert {r.partition_key for r in requests if r.tags["personahub/reason"] == "stale"} == set(
+        done)
+    assert len({r.run_key for r in requests}) == len(requests)
+
+
+def test_report_shows_latest_result_per_check_and_partition(tmp_path):
+    from personahub_assets.report import format_report, latest_check_results
+
+    with instance_for_test() as instance:
+        resources = {"warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
+                     "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
+        assert format_report(latest_check_results(instance)).startswith("No asset check")
+        for _ in range(2):  # two runs: only the latest result of each check is shown
+            assert materialize(ASSETS, selection=["persona_hub"], instance=instance,
+                               resources=resources).success
+        # An empty hub gives an empty partition: its valid-rate check fails with WARN.
+        materialize(ASSETS, selection=["synthetic_data"], instance=instance, resources=resources,
+                    partition_key=MultiPartitionKey({"domain": "math", "shard": "1"}))
+        rows = latest_check_results(instance)
+        assert [(r.asset, r.check, r.partition, r.passed) for r in rows] == [
+            ("persona_hub", "hub_accounted", "-", True),
+            ("persona_hub", "hub_no_near_duplicates", "-", True),
+            ("persona_hub", "hub_unique_ids", "-", True),
+            ("synthetic_data", "samples_provenance", "math|1", True),
+            ("synthetic_data", "samples_valid_rate", "math|1", False),
+        ]
+        text = format_report(rows)
+        assert "FAILED (WARN)" in text
+        assert text.rstrip().endswith("5 check results: 4 passed, 1 failed (0 of severity ERROR).")
