@@ -6,6 +6,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from dagster import DagsterInstance, MultiPartitionKey, materialize
+from datasets import load_from_disk
 
 from personahub_assets.definitions import ASSETS
 from personahub_assets.lib.tables import TABLES
@@ -143,6 +144,9 @@ def test_every_domain_has_samples_and_exports(pipeline):
         assert all(r["input persona"] and r["synthesized text"] for r in rows)
         assert pq.read_table(tmp / "exports" / domain / f"{domain}.parquet").num_rows == valid
         assert all(("verified" in r) == (domain == "math") for r in rows)
+        if valid:
+            dataset = load_from_disk(str(tmp / "exports" / domain / "hf_dataset"))
+            assert dataset.num_rows == valid and "input persona" in dataset.column_names
 
 
 def test_second_materialization_changes_nothing_and_calls_no_model(pipeline):

@@ -1,5 +1,6 @@
 """Export: the valid samples of a domain as JSONL and Parquet under ``data/exports/<domain>/``."""
 
+import os
 from pathlib import Path
 
 from dagster import (
@@ -18,7 +19,13 @@ from dagster import (
 from pydantic import Field
 
 from personahub_assets.lib import markdown
-from personahub_assets.lib.export import count_jsonl, release_rows, write_dataset
+from personahub_assets.lib.export import (
+    count_jsonl,
+    push_to_hub,
+    release_rows,
+    save_hf_dataset,
+    write_dataset,
+)
 from personahub_assets.partitions import domain_partitions
 from personahub_assets.prompts import SYNTHESIS_TEMPLATES
 from personahub_assets.resources.warehouse import WarehouseResource
@@ -26,10 +33,14 @@ from personahub_assets.settings import SETTINGS
 
 
 class ExportConfig(Config):
-    """Where the dataset files go."""
+    """Where the dataset files go, and whether they also go to the Hugging Face Hub."""
 
     exports_dir: str = Field(default=str(SETTINGS.exports_dir),
                              description="Files land in <exports_dir>/<domain>/.")
+    save_hf_dataset: bool = Field(default=True,
+                                  description="Also save a `datasets` dataset to disk.")
+    hub_repo: str = Field(default="", description="Push to this Hub dataset repo, e.g. "
+                                                  "org/personahub-{domain} (needs HF_TOKEN).")
 
 
 @asset(
@@ -69,6 +80,15 @@ def dataset_export(
         "SELECT count(*) FROM synthetic_samples WHERE domain = ? AND valid", [domain])
     in_file = count_jsonl(paths["jsonl"])
     verified = sum(bool(r.get("verified")) for r in rows)
+    extra: dict = {}
+    if config.save_hf_dataset and rows:
+        extra["hf_dataset"] = MetadataValue.path(str(save_hf_dataset(rows, directory)))
+    if config.hub_repo:
+        token = os.environ.get("HF_TOKEN", "")
+        if not token:
+            raise ValueError("hub_repo is set but HF_TOKEN is not: set the token to push")
+        repo = config.hub_repo.format(domain=domain)
+        extra["hub_url"] = MetadataValue.url(push_to_hub(directory / "hf_dataset", repo, token))
     context.log.info(f"exported {len(rows)} {domain} samples to {directory}")
     return MaterializeResult(
         metadata={
@@ -76,6 +96,7 @@ def dataset_export(
             **({"verified_rows": verified} if domain == "math" else {}),
             "jsonl": MetadataValue.path(str(paths["jsonl"])),
             "parquet": MetadataValue.path(str(paths["parquet"])),
+            **extra,
             "preview": MetadataValue.md(markdown.table(
                 rows[:5], ["input persona", "synthesized text"], max_chars=200)),
         },

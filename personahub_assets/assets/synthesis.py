@@ -16,6 +16,7 @@ from dagster import (
 from pydantic import Field
 
 from personahub_assets.lib import markdown
+from personahub_assets.lib.diversity import diversity_metadata
 from personahub_assets.lib.generation import provenance, seed_for, summarize
 from personahub_assets.lib.ids import sample_id
 from personahub_assets.lib.tables import to_arrow
@@ -103,6 +104,9 @@ def synthetic_data(
         "FROM synthetic_samples WHERE domain = ? AND shard = ?", [domain, shard])[0]
     valid_rate = stored["valid"] / stored["n"] if stored["n"] else 0.0
     reasons = Counter(r["reason"] for r in rows if not r["valid"])
+    valid_rows = [r for r in rows if r["valid"]]
+    diversity = diversity_metadata([r["json_value"] or r["text"] for r in valid_rows],
+                                   [r["persona"] for r in valid_rows])
     context.log.info(f"{domain}|{shard}: {stored['valid']}/{stored['n']} valid {dict(reasons)}")
     return MaterializeResult(
         metadata={
@@ -110,6 +114,7 @@ def synthetic_data(
             "valid_samples": stored["valid"],
             "valid_rate": round(valid_rate, 4),
             "invalid_reasons": MetadataValue.md(markdown.counts(dict(reasons))),
+            **diversity,
             **summarize(results),
             "preview": MetadataValue.md(markdown.table(rows[:6], ["persona", "text", "valid",
                                                                   "reason"], max_chars=200)),

@@ -47,3 +47,31 @@ def count_jsonl(path: Path) -> int:
     """Number of JSON lines in a file; raises on a line that does not parse."""
     with path.open(encoding="utf-8") as fh:
         return sum(1 for line in fh if json.loads(line) is not None)
+
+
+def save_hf_dataset(rows: Sequence[Mapping[str, Any]], directory: Path) -> Path:
+    """Save ``rows`` as a Hugging Face ``datasets`` dataset under ``directory`` (load it back
+    with ``datasets.load_from_disk``); written beside and swapped in, never half-written."""
+    import shutil
+
+    from datasets import Dataset
+
+    target = directory / "hf_dataset"
+    tmp = directory / "hf_dataset.tmp"
+    shutil.rmtree(tmp, ignore_errors=True)
+    Dataset.from_list(list(rows)).save_to_disk(str(tmp))
+    old = directory / "hf_dataset.old"
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        target.rename(old)
+    tmp.rename(target)
+    shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def push_to_hub(directory: Path, repo_id: str, token: str) -> str:
+    """Upload a saved dataset to the Hugging Face Hub as a private dataset repository."""
+    from datasets import load_from_disk
+
+    load_from_disk(str(directory)).push_to_hub(repo_id, token=token, private=True)
+    return f"https://huggingface.co/datasets/{repo_id}"
