@@ -1,18 +1,27 @@
 """Jobs (one per stage, so each can be launched and backfilled on its own) and schedules."""
 
+from pathlib import Path
+
 from dagster import (
     AssetKey,
     AssetSelection,
     DagsterEventType,
     DefaultScheduleStatus,
+    DefaultSensorStatus,
     RunRequest,
     ScheduleEvaluationContext,
+    SensorEvaluationContext,
+    SensorResult,
     SkipReason,
     define_asset_job,
     schedule,
+    sensor,
 )
 
-from personahub_assets.partitions import domain_shard_partitions
+from personahub_assets.lib.ids import stable_hash
+from personahub_assets.lib.sources import expand_paths
+from personahub_assets.partitions import domain_shard_partitions, shard_partitions
+from personahub_assets.settings import SETTINGS
 
 ingest_job = define_asset_job(
     "ingest_job",
@@ -20,8 +29,8 @@ ingest_job = define_asset_job(
     description="Ingest a shard of documents and create its personas.",
 )
 curation_job = define_asset_job(
-    "curation_job", selection=AssetSelection.assets("persona_hub"),
-    description="Deduplicate every shard's personas into the persona hub.",
+    "curation_job", selection=AssetSelection.assets("imported_personas", "persona_hub"),
+    description="Import persona sets, then deduplicate all personas into the persona hub.",
 )
 synthesis_job = define_asset_job(
     "synthesis_job", selection=AssetSelection.assets("synthetic_data"),
@@ -80,3 +89,39 @@ def synthesis_refresh_schedule(context: ScheduleEvaluationContext):
 
 MAX_RUNS_PER_TICK = 50
 SCHEDULES = [synthesis_refresh_schedule]
+
+INCOMING_DIR = SETTINGS.data_dir / "incoming"
+
+
+def incoming_fingerprint(directory: Path) -> str | None:
+    """A hash of the names, sizes and modification times of the files waiting in a folder."""
+    try:
+        files = expand_paths(str(directory))
+    except FileNotFoundError:
+        return None
+    return stable_hash(*[(p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files])
+
+
+@sensor(
+    job=ingest_job,
+    minimum_interval_seconds=30,
+    default_status=DefaultSensorStatus.STOPPED,
+    description="Ingests data/incoming/ (every shard) when files are added or changed there.",
+)
+def incoming_files_sensor(context: SensorEvaluationContext):
+    """Launches the ingest job on every shard with the incoming folder as its source."""
+    fingerprint = incoming_fingerprint(INCOMING_DIR)
+    if fingerprint is None:
+        return SkipReason(f"no supported files in {INCOMING_DIR}")
+    if fingerprint == context.cursor:
+        return SkipReason("no new or changed files")
+    config = {"ops": {"web_documents": {"config": {"source": str(INCOMING_DIR)}}}}
+    return SensorResult(
+        run_requests=[RunRequest(partition_key=key, run_key=f"incoming-{fingerprint}-{key}",
+                                 run_config=config)
+                      for key in shard_partitions.get_partition_keys()],
+        cursor=fingerprint,
+    )
+
+
+SENSORS = [incoming_files_sensor]

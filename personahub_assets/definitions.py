@@ -6,17 +6,18 @@ from dagster import Definitions, EnvVar
 
 from personahub_assets.assets.curation import persona_hub
 from personahub_assets.assets.export import dataset_export
+from personahub_assets.assets.imports import imported_personas
 from personahub_assets.assets.ingestion import web_documents
 from personahub_assets.assets.personas import relation_personas, text_personas
 from personahub_assets.assets.synthesis import synthetic_data
 from personahub_assets.assets.verification import math_verification
-from personahub_assets.automation import JOBS, SCHEDULES
+from personahub_assets.automation import JOBS, SCHEDULES, SENSORS
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
 from personahub_assets.settings import SETTINGS, Settings
 
-ASSETS = [web_documents, text_personas, relation_personas, persona_hub, synthetic_data,
-          math_verification, dataset_export]
+ASSETS = [web_documents, text_personas, relation_personas, imported_personas, persona_hub,
+          synthetic_data, math_verification, dataset_export]
 
 
 API_KEY_ENV = "PERSONAHUB_LLM_API_KEY"
@@ -39,5 +40,5 @@ def build_resources(settings: Settings) -> dict:
     }
 
 
-defs = Definitions(assets=ASSETS, jobs=JOBS, schedules=SCHEDULES,
+defs = Definitions(assets=ASSETS, jobs=JOBS, schedules=SCHEDULES, sensors=SENSORS,
                    resources=build_resources(SETTINGS))

@@ -32,7 +32,8 @@ def plan(max_personas: int, hops: int) -> list[tuple[str, str, list[Any], dict[s
     return [
         ("ingest + personas", "ingest_job", shards,
          _run_config({"relation_personas": {"hops": hops}})),
-        ("curation", "curation_job", [None], _run_config({})),
+        ("imports + curation", "curation_job", [None],
+         _run_config({"imported_personas": {"sources": ["data/sample/personas.jsonl"]}})),
         ("synthesis", "synthesis_job",
          [MultiPartitionKey({"domain": d, "shard": s}) for d in DOMAINS for s in shards],
          _run_config({"synthetic_data": {"max_personas": max_personas}})),

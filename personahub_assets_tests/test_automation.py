@@ -67,3 +67,25 @@ def test_report_shows_latest_result_per_check_and_partition(tmp_path):
         text = format_report(rows)
         assert "FAILED (WARN)" in text
         assert text.rstrip().endswith("5 check results: 4 passed, 1 failed (0 of severity ERROR).")
+
+
+def test_incoming_sensor_fires_once_per_change():
+    import json
+
+    from dagster import build_sensor_context
+
+    from personahub_assets.automation import INCOMING_DIR, incoming_files_sensor
+
+    result = incoming_files_sensor(build_sensor_context())
+    assert "no supported files" in result.skip_message
+    INCOMING_DIR.mkdir(parents=True, exist_ok=True)
+    (INCOMING_DIR / "drop.jsonl").write_text(json.dumps({"text": "hello"}) + "\n")
+    first = incoming_files_sensor(build_sensor_context())
+    assert [r.partition_key for r in first.run_requests] == ["0", "1"]
+    assert first.run_requests[0].run_config["ops"]["web_documents"]["config"]["source"] == str(
+        INCOMING_DIR)
+    again = incoming_files_sensor(build_sensor_context(cursor=first.cursor))
+    assert again.skip_message == "no new or changed files"
+    (INCOMING_DIR / "more.jsonl").write_text(json.dumps({"text": "more"}) + "\n")
+    changed = incoming_files_sensor(build_sensor_context(cursor=first.cursor))
+    assert changed.cursor != first.cursor and len(changed.run_requests) == 2

@@ -1,5 +1,7 @@
 """persona_hub on planted duplicates: exact and near duplicates go to the log, not the hub."""
 
+from pathlib import Path
+
 from dagster import materialize
 
 from personahub_assets.definitions import ASSETS
@@ -43,3 +45,22 @@ def test_hub_drops_exact_and_near_duplicates_with_reasons(tmp_path):
         {"stage": "minhash", "duplicate_of": persona_id(BASE), "similarity": round(NEAR, 4),
          "method": "relation"},
     ]
+
+
+SAMPLE_PERSONAS = Path(__file__).resolve().parents[1] / "data/sample/personas.jsonl"
+
+
+def test_imported_persona_set_joins_the_hub(tmp_path):
+    wh = WarehouseResource(path=str(tmp_path / "w.duckdb"))
+    resources = {"warehouse": wh, "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
+    result = materialize(ASSETS, selection=["imported_personas", "persona_hub"],
+                         resources=resources, run_config={"ops": {"imported_personas": {
+                             "config": {"sources": [str(SAMPLE_PERSONAS)]}}}})
+    assert result.success
+    assert all(ev.passed for ev in result.get_asset_check_evaluations())
+    lines = SAMPLE_PERSONAS.read_text().splitlines()
+    assert wh.scalar("SELECT count(*) FROM personas WHERE method = 'import'") == len(lines) - 1
+    assert wh.rows("SELECT reason FROM rejected_personas") == [{"reason": "too_short"}]
+    assert wh.scalar("SELECT count(*) FROM persona_hub") == len(lines) - 2  # one exact copy
+    assert wh.rows("SELECT stage FROM persona_dedup_log") == [{"stage": "exact"}]
+    assert wh.scalar("SELECT count(DISTINCT backend || model) FROM persona_hub") == 1

@@ -56,6 +56,11 @@ def test_directory_source_reads_every_file(tmp_path):
     assert sum(isinstance(r, SourceRecord) for r in read_records(str(tmp_path))) == 2
 
 
+FRENCH = ("Le jardin partagé du quartier ouvre ses portes samedi matin. Les bénévoles "
+          "installeront de nouveaux bacs pour les tomates et les herbes aromatiques, et chacun "
+          "pourra repartir avec des semis. Apportez vos gants et une bouteille d'eau.") * 2
+
+
 @pytest.mark.parametrize(
     ("raw", "reason"),
     [
@@ -65,17 +70,35 @@ def test_directory_source_reads_every_file(tmp_path):
         ("short", "too_short"),
         ("x" * 300_000, "too_long"),
         ("1234 5678 9012 3456 " * 20, "low_alpha_ratio"),
+        ("\x00\x01\x02binary\x00" * 40, "binary_content"),
+        ("Buy now!\nBuy now!\nBuy now!\nBuy now!\n" + GOOD, "repeated_lines"),
+        (FRENCH, "language:fr"),
     ],
 )
 def test_clean_document_rejection_reasons(raw, reason):
-    assert clean_document(raw, CleaningConfig()) == (None, reason)
+    assert clean_document(raw, CleaningConfig())[:2] == (None, reason)
 
 
-def test_clean_document_keeps_and_normalizes():
-    raw = "  Hello\u00a0\u00a0world.\r\n\r\n\r\n\r\n" + GOOD
-    text, reason = clean_document(raw, CleaningConfig())
-    assert reason is None
+def test_clean_document_keeps_normalizes_and_repairs():
+    raw = "  Hello\u00a0\u00a0world.\r\n\r\n\r\n\r\n" + GOOD + " The cafÃ© opens early."
+    text, reason, language = clean_document(raw, CleaningConfig())
+    assert (reason, language) == (None, "en")
     assert text.startswith("Hello world.\n\nA long enough")
+    assert text.endswith("The café opens early.")  # mojibake repaired by ftfy
+
+
+def test_other_languages_are_kept_when_asked():
+    text, reason, language = clean_document(FRENCH, CleaningConfig(languages=("en", "fr")))
+    assert reason is None and language == "fr"
+
+
+def test_html_main_text_is_extracted_and_boilerplate_rejected():
+    page = ("<html><body><nav>Home | Shop | Contact</nav><article><h1>Tomato blight</h1>"
+            f"<p>{GOOD}</p></article><footer>Copyright 2026</footer></body></html>")
+    text, reason, _ = clean_document(page, CleaningConfig(), is_html=True)
+    assert reason is None and "Home | Shop" not in text and "cold frame" in text
+    boiler = "<html><body><nav>Home | Shop</nav><footer>Copyright 2026</footer></body></html>"
+    assert clean_document(boiler, CleaningConfig(), is_html=True)[:2] == (None, "no_main_text")
 
 
 def test_normalize_whitespace_removes_control_characters():
@@ -87,3 +110,61 @@ def test_rejection_preview_is_bounded(tmp_path):
     path.write_bytes(b"{" + b"x" * 10_000 + b"\n")
     (rej,) = list(read_records(str(path)))
     assert isinstance(rej, SourceRejection) and len(rej.raw_preview) <= 200
+
+
+def test_csv_reader(tmp_path):
+    path = tmp_path / "d.csv"
+    path.write_text('url,text\nu1,"' + GOOD + '"\nu2\n', encoding="utf-8")
+    recs = list(read_records(str(path)))
+    assert isinstance(recs[0], SourceRecord) and recs[0].url == "u1"
+    assert isinstance(recs[1], SourceRejection) and recs[1].reason == "malformed_csv_row"
+
+
+def test_warc_reader_keeps_html_and_rejects_other_responses(tmp_path):
+    from io import BytesIO
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    path = tmp_path / "crawl.warc.gz"
+    with path.open("wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        for url, ctype, body in [
+            ("https://a.example/page", "text/html; charset=utf-8",
+             f"<html><body><p>{GOOD}</p></body></html>".encode()),
+            ("https://a.example/logo.png", "image/png", b"\x89PNG...."),
+        ]:
+            headers = StatusAndHeaders("200 OK", [("Content-Type", ctype)], protocol="HTTP/1.0")
+            writer.write_record(writer.create_warc_record(url, "response",
+                                                          payload=BytesIO(body),
+                                                          http_headers=headers))
+    recs = list(read_records(str(path)))
+    assert [type(r).__name__ for r in recs] == ["SourceRecord", "SourceRejection"]
+    assert recs[0].is_html and recs[0].url == "https://a.example/page"
+    assert recs[1].reason == "not_html:image/png"
+
+
+def test_hugging_face_loaders_on_local_data(tmp_path):
+    """The hub loader code path (load_dataset by name, streamed) on a local data folder,
+    and a dataset saved to disk."""
+    from datasets import Dataset
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for i in range(4):  # four files, so two shards split them by file
+        pq.write_table(pa.table({"url": [f"u{i}a", f"u{i}b"], "text": [GOOD, GOOD + str(i)]}),
+                       folder / f"part-{i}.parquet")
+    every = list(read_records(f"hf:{folder}?split=train"))
+    assert len(every) == 8 and all(r.shard is None for r in every)
+    shard0 = list(read_records(f"hf:{folder}?split=train", shard=0, num_shards=2))
+    shard1 = list(read_records(f"hf:{folder}?split=train", shard=1, num_shards=2))
+    assert len(shard0) == len(shard1) == 4
+    assert {r.shard for r in shard0} == {0} and {r.shard for r in shard1} == {1}
+    assert {r.url for r in shard0} | {r.url for r in shard1} == {r.url for r in every}
+
+    saved = tmp_path / "saved"
+    Dataset.from_dict({"content": [GOOD], "url": ["x"]}).save_to_disk(str(saved))
+    (rec,) = read_records(str(saved), text_field="content")
+    assert rec.text == GOOD and rec.url == "x"
+    with pytest.raises(ValueError, match="bad Hugging Face source"):
+        list(read_records("hf:name?revision=main"))

@@ -32,7 +32,7 @@ class HubConfig(Config):
 
 
 @asset(
-    deps=["text_personas", "relation_personas"],
+    deps=["text_personas", "relation_personas", "imported_personas"],
     group_name="curation",
     kinds={"duckdb", "python"},
     check_specs=[

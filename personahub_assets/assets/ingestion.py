@@ -33,6 +33,11 @@ class IngestConfig(Config):
     url_field: str = Field(default="url", description="Field holding the document URL.")
     min_chars: int = Field(default=200, description="Shorter documents are rejected.")
     max_chars: int = Field(default=100_000, description="Longer documents are rejected.")
+    languages: list[str] = Field(default=["en"],
+                                 description="Languages to keep (ISO 639-1); empty = all.")
+    min_language_probability: float = Field(default=0.7, description="Language confidence.")
+    min_alpha_ratio: float = Field(default=0.6, description="Letters among non-space chars.")
+    max_duplicate_line_ratio: float = Field(default=0.3, description="Repeated-line share.")
 
 
 @asset(
@@ -49,23 +54,37 @@ def web_documents(
     """Web documents of one shard, cleaned; every rejected record is kept with its reason.
 
     A document's shard is the hash of its normalized text mod the shard count, so exact
-    duplicates always meet in the same shard and are caught there.
+    duplicates always meet in the same shard and are caught there (every shard therefore
+    cleans every record; streamed datasets with enough files are split by file instead).
+    A rejected record's shard is the hash of its source and position.
     """
     shard = int(context.partition_key)
-    cleaning = CleaningConfig(min_chars=config.min_chars, max_chars=config.max_chars)
+    cleaning = CleaningConfig(
+        min_chars=config.min_chars, max_chars=config.max_chars,
+        languages=tuple(config.languages),
+        min_language_probability=config.min_language_probability,
+        min_alpha_ratio=config.min_alpha_ratio,
+        max_duplicate_line_ratio=config.max_duplicate_line_ratio)
     kept, rejected, seen = [], [], {}
     read_total = read_in_shard = 0
-    for rec in read_records(config.source, config.text_field, config.url_field):
+    languages: Counter[str] = Counter()
+    records = read_records(config.source, config.text_field, config.url_field,
+                           shard=shard, num_shards=SETTINGS.num_shards)
+    for rec in records:
         read_total += 1
+        # Rejections are sharded by position, kept documents by content (see docstring);
+        # records a streamed dataset already assigned to this shard skip both tests.
+        by_position = shard_of(stable_hash(rec.source, rec.record_no), SETTINGS.num_shards)
+        preassigned = getattr(rec, "shard", None) is not None
         if isinstance(rec, SourceRejection):
-            if shard_of(stable_hash(rec.source, rec.record_no), SETTINGS.num_shards) == shard:
+            if by_position == shard:
                 read_in_shard += 1
                 rejected.append({"shard": shard, "source": rec.source, "record_no": rec.record_no,
                                  "reason": rec.reason, "raw_preview": rec.raw_preview})
             continue
-        text, reason = clean_document(rec.text, cleaning)
+        text, reason, language = clean_document(rec.text, cleaning, is_html=rec.is_html)
         if text is None:
-            if shard_of(stable_hash(rec.source, rec.record_no), SETTINGS.num_shards) != shard:
+            if not preassigned and by_position != shard:
                 continue
             read_in_shard += 1
             rejected.append({"shard": shard, "source": rec.source, "record_no": rec.record_no,
@@ -73,8 +92,9 @@ def web_documents(
                              "raw_preview": str(rec.text)[:PREVIEW_CHARS]})
             continue
         content_hash = stable_hash("content", normalize_text(text))
-        if shard_of(content_hash, SETTINGS.num_shards) != shard:
+        if not preassigned and shard_of(content_hash, SETTINGS.num_shards) != shard:
             continue
+        languages[language] += 1
         read_in_shard += 1
         if content_hash in seen:
             rejected.append({"shard": shard, "source": rec.source, "record_no": rec.record_no,
@@ -85,7 +105,8 @@ def web_documents(
         seen[content_hash] = did
         kept.append({"doc_id": did, "shard": shard, "source": rec.source,
                      "record_no": rec.record_no, "url": rec.url, "text": text,
-                     "n_chars": len(text), "content_hash": content_hash})
+                     "n_chars": len(text), "content_hash": content_hash,
+                     "language": language})
 
     warehouse.replace_partitions([
         ("documents", {"shard": shard}, to_arrow("documents", kept)),
@@ -106,6 +127,8 @@ def web_documents(
             "documents_rejected": len(rejected),
             "reject_rate": round(len(rejected) / read_in_shard, 4) if read_in_shard else 0.0,
             "rejection_reasons": MetadataValue.md(markdown.counts(dict(reasons))),
+            "languages": MetadataValue.md(markdown.counts(dict(languages))),
+            "english_share": round(languages["en"] / len(kept), 4) if kept else 0.0,
             "preview": MetadataValue.md(markdown.table(kept[:5], ["doc_id", "url", "text"])),
         },
         check_results=[AssetCheckResult(

@@ -35,7 +35,8 @@ class TextPersonaConfig(Config):
                              description="Any of read, write, like, dislike: one persona each.")
     granularity: str = Field(default="fine", description="fine or coarse personas.")
     max_documents: int = Field(default=0, description="Documents per shard (0 = all).")
-    max_doc_chars: int = Field(default=800, description="Document text shown to the model.")
+    max_doc_tokens: int = Field(default=200, description="Token budget of the document "
+                                                         "text shown to the model.")
 
 
 class RelationPersonaConfig(Config):
@@ -92,9 +93,18 @@ def _persona_rows(
 
 
 def _persona_metadata(kept, rejected, results) -> dict[str, Any]:
-    lengths = [len(p["persona"].split()) for p in kept]
+    lengths = sorted(len(p["persona"].split()) for p in kept)
     total = len(kept) + len(rejected)
+
+    def pct(q: float) -> int:
+        return lengths[min(int(q * len(lengths)), len(lengths) - 1)] if lengths else 0
+
     return {
+        "persona_words_p10": pct(0.1),
+        "persona_words_p50": pct(0.5),
+        "persona_words_p90": pct(0.9),
+        "refusal_rate": round(sum(r["reason"] == "refusal" for r in rejected) / total, 4)
+        if total else 0.0,
         "personas_kept": len(kept),
         "personas_rejected": len(rejected),
         "invalid_rate": round(len(rejected) / total, 4) if total else 0.0,
@@ -129,10 +139,14 @@ def text_personas(
     if config.max_documents:
         docs = docs[: config.max_documents]
     items, requests, sources = [], [], []
+    shown, truncated = {}, 0
+    for doc in docs:
+        shown[doc["doc_id"]], n_tokens = llm.truncate(doc["text"], config.max_doc_tokens)
+        truncated += n_tokens > config.max_doc_tokens
     # Role-major order: consecutive prompts share the template prefix, which llama.cpp reuses.
     for role, template in templates.items():
         for doc in docs:
-            requests.append(template.request({"text": doc["text"][: config.max_doc_chars]},
+            requests.append(template.request({"text": shown[doc["doc_id"]]},
                                              seed=seed_for(doc["doc_id"], role, template.version)))
             items.append({"shard": shard, "method": "text", "role": role,
                           "doc_id": doc["doc_id"], "depth": 0,
@@ -151,6 +165,7 @@ def text_personas(
     return MaterializeResult(
         metadata={
             "documents": len(docs),
+            "documents_truncated": truncated,
             **_persona_metadata(kept, rejected, results),
             "preview": MetadataValue.md(markdown.table(preview, ["persona", "role", "url",
                                                                  "source text"])),

@@ -1,24 +1,42 @@
-"""Readers that turn source files into records, and malformed input into rejections."""
+"""Readers that turn sources into records, and malformed input into rejections.
+
+Sources: JSONL (optionally gzipped), Parquet and CSV files, folders and globs of them; WARC
+files (HTML responses); plain HTML files; Hugging Face datasets by name (``hf:NAME`` with
+optional ``?config=...&split=...``, streamed) or saved to disk (a folder written by
+``Dataset.save_to_disk``). HTML is kept as HTML here; cleaning extracts its main text.
+"""
 
 from __future__ import annotations
 
+import csv
 import glob
+import gzip
+import io
 import json
+import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import parse_qs
 
 PREVIEW_CHARS = 200
 
 
 @dataclass(frozen=True)
 class SourceRecord:
-    """One record read from a source: where it came from and its raw fields."""
+    """One record read from a source: where it came from and its raw fields.
+
+    ``is_html`` marks raw HTML whose main text is still to be extracted. ``shard`` is set
+    when the reader already assigned the record to a shard (streamed datasets are split by
+    file, so each shard partition reads only its share).
+    """
 
     source: str
     record_no: int
     url: str | None
     text: object
+    is_html: bool = False
+    shard: int | None = None
 
 
 @dataclass(frozen=True)
@@ -31,11 +49,21 @@ class SourceRejection:
     raw_preview: str
 
 
+_FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".ndjson", ".parquet", ".csv", ".warc",
+                  ".warc.gz", ".html", ".htm")
+
+
+def _suffix(path: Path) -> str:
+    name = path.name.lower()
+    return next((s for s in sorted(_FILE_SUFFIXES, key=len, reverse=True) if name.endswith(s)),
+                path.suffix.lower())
+
+
 def expand_paths(spec: str) -> list[Path]:
-    """Paths named by a file, a directory (its JSONL and Parquet files) or a glob."""
+    """Paths named by a file, a directory (its supported files) or a glob."""
     path = Path(spec)
     if path.is_dir():
-        found = sorted([*path.glob("*.jsonl"), *path.glob("*.parquet")])
+        found = sorted(p for p in path.iterdir() if p.is_file() and _suffix(p) in _FILE_SUFFIXES)
     elif any(ch in spec for ch in "*?["):
         found = sorted(Path(p) for p in glob.glob(spec))
     else:
@@ -46,23 +74,49 @@ def expand_paths(spec: str) -> list[Path]:
     return found
 
 
+def is_saved_dataset(spec: str) -> bool:
+    """True for a folder written by ``datasets.Dataset.save_to_disk``."""
+    path = Path(spec)
+    return path.is_dir() and (path / "dataset_info.json").exists() and (
+        path / "state.json").exists()
+
+
 def read_records(
-    spec: str, text_field: str = "text", url_field: str = "url"
+    spec: str, text_field: str = "text", url_field: str = "url",
+    shard: int | None = None, num_shards: int = 1,
 ) -> Iterator[SourceRecord | SourceRejection]:
-    """Yield every record of the JSONL or Parquet files named by ``spec``, in order."""
+    """Yield every record of the source named by ``spec``, in a stable order.
+
+    ``shard``/``num_shards`` let streamed Hugging Face datasets read only this shard's files.
+    """
+    if spec.startswith("hf:"):
+        yield from read_hf_dataset(spec, text_field, url_field, shard, num_shards)
+        return
+    if is_saved_dataset(spec):
+        yield from read_saved_dataset(spec, text_field, url_field)
+        return
     for path in expand_paths(spec):
-        suffix = path.suffix.lower()
-        if suffix in {".jsonl", ".json", ".ndjson"}:
+        suffix = _suffix(path)
+        if suffix in {".jsonl", ".jsonl.gz", ".json", ".ndjson"}:
             yield from _read_jsonl(path, text_field, url_field)
         elif suffix == ".parquet":
             yield from _read_parquet(path, text_field, url_field)
+        elif suffix == ".csv":
+            yield from _read_csv(path, text_field, url_field)
+        elif suffix in {".warc", ".warc.gz"}:
+            yield from _read_warc(path)
+        elif suffix in {".html", ".htm"}:
+            raw = path.read_bytes()
+            yield SourceRecord(path.name, 0, path.name, raw.decode("utf-8", "replace"),
+                               is_html=True)
         else:
             raise ValueError(f"unsupported source format {suffix!r} for {path.name}")
 
 
 def _read_jsonl(path: Path, text_field: str, url_field: str):
     source = path.name
-    with path.open("rb") as fh:
+    opener = gzip.open if path.name.lower().endswith(".gz") else open
+    with opener(path, "rb") as fh:
         for record_no, raw in enumerate(fh):
             if not raw.strip():
                 continue
@@ -98,3 +152,95 @@ def _read_parquet(path: Path, text_field: str, url_field: str):
             else [None] * len(texts))
     for record_no, (url, text) in enumerate(zip(urls, texts, strict=True)):
         yield SourceRecord(source, record_no, str(url) if url is not None else None, text)
+
+
+def _read_csv(path: Path, text_field: str, url_field: str):
+    source = path.name
+    csv.field_size_limit(sys.maxsize)
+    with path.open("rb") as fh:
+        raw = fh.read()
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        yield SourceRejection(source, 0, "invalid_utf8", raw[:PREVIEW_CHARS].decode(
+            "utf-8", "replace"))
+        return
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    if reader.fieldnames is None or text_field not in reader.fieldnames:
+        raise ValueError(f"{path.name} has no column {text_field!r}: {reader.fieldnames}")
+    for record_no, row in enumerate(reader):
+        if row.get(text_field) is None or None in row:
+            yield SourceRejection(source, record_no, "malformed_csv_row", str(row)[:PREVIEW_CHARS])
+            continue
+        yield SourceRecord(source, record_no, row.get(url_field) or None, row[text_field])
+
+
+def _read_warc(path: Path):
+    """HTML responses of a WARC file; other responses are rejected with their content type."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    source = path.name
+    with path.open("rb") as fh:
+        for record_no, record in enumerate(ArchiveIterator(fh)):
+            if record.rec_type != "response":
+                continue  # requests, warcinfo and metadata records hold no documents
+            url = record.rec_headers.get_header("WARC-Target-URI")
+            ctype = (record.http_headers.get_header("Content-Type") or ""
+                     if record.http_headers else "")
+            body = record.content_stream().read()
+            if "html" not in ctype.lower():
+                yield SourceRejection(source, record_no, f"not_html:{ctype.split(';')[0]}",
+                                      body[:PREVIEW_CHARS].decode("utf-8", "replace"))
+                continue
+            yield SourceRecord(source, record_no, url, body.decode("utf-8", "replace"),
+                               is_html=True)
+
+
+def parse_hf_spec(spec: str) -> tuple[str, str | None, str]:
+    """``hf:NAME?config=C&split=S`` -> (NAME, C or None, S or 'train')."""
+    name, _, query = spec[3:].partition("?")
+    params = {k: v[-1] for k, v in parse_qs(query).items()}
+    unknown = set(params) - {"config", "split"}
+    if not name or unknown:
+        raise ValueError(f"bad Hugging Face source {spec!r}: use hf:NAME?config=C&split=S")
+    return name, params.get("config"), params.get("split", "train")
+
+
+def read_hf_dataset(spec: str, text_field: str, url_field: str, shard: int | None,
+                    num_shards: int):
+    """Stream a Hugging Face dataset (by hub name, or a local folder of data files).
+
+    When the dataset has at least ``num_shards`` files, each shard reads only its own files
+    and its records come out pre-assigned to that shard.
+    """
+    from datasets import load_dataset
+
+    name, config, split = parse_hf_spec(spec)
+    dataset = load_dataset(name, config, split=split, streaming=True)
+    preassigned = shard is not None and num_shards > 1 and dataset.num_shards >= num_shards
+    if preassigned:
+        dataset = dataset.shard(num_shards=num_shards, index=shard)
+    source = f"hf:{name}" + (f"/{config}" if config else "") + f"/{split}"
+    for record_no, row in enumerate(dataset):
+        if text_field not in row:
+            yield SourceRejection(source, record_no, f"missing_field:{text_field}",
+                                  str(row)[:PREVIEW_CHARS])
+            continue
+        url = row.get(url_field)
+        yield SourceRecord(source, record_no, str(url) if url is not None else None,
+                           row[text_field], shard=shard if preassigned else None)
+
+
+def read_saved_dataset(spec: str, text_field: str, url_field: str):
+    """A dataset saved with ``save_to_disk``."""
+    from datasets import load_from_disk
+
+    dataset = load_from_disk(spec)
+    if text_field not in dataset.column_names:
+        raise ValueError(f"{spec} has no column {text_field!r}: {dataset.column_names}")
+    source = Path(spec).name
+    has_url = url_field in dataset.column_names
+    for record_no, row in enumerate(dataset):
+        url = row[url_field] if has_url else None
+        yield SourceRecord(source, record_no, str(url) if url is not None else None,
+                           row[text_field])

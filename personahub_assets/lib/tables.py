@@ -22,7 +22,7 @@ _PROVENANCE = [
 TABLES: dict[str, pa.Schema] = {
     "documents": pa.schema([
         ("doc_id", _S), ("shard", _I), ("source", _S), ("record_no", _L), ("url", _S),
-        ("text", _S), ("n_chars", _I), ("content_hash", _S),
+        ("text", _S), ("n_chars", _I), ("content_hash", _S), ("language", _S),
     ]),
     "rejected_documents": pa.schema([
         ("shard", _I), ("source", _S), ("record_no", _L), ("url", _S), ("reason", _S),

@@ -18,6 +18,14 @@ _REFUSAL = re.compile(
     re.IGNORECASE,
 )
 _WORDS = re.compile(r"\w+")
+# Phrases of text written to steer a model rather than to inform a reader.
+_INSTRUCTION = re.compile(
+    r"\b(ignore (all |any )?(the )?(previous|prior|above) (instructions|prompts?)|"
+    r"disregard (all |the )?(previous|prior|above)|system prompt|you are now|"
+    r"new instructions?:|respond only with|output the following|as an ai\b)",
+    re.IGNORECASE,
+)
+_SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 _QUESTION = re.compile(r"[?]|\b(find|how|what|which|who|determine|calculate|show)\b",
                        re.IGNORECASE)
 
@@ -95,6 +103,27 @@ def copies_source(candidate: str, source: str, n: int = 8, max_share: float = 0.
     return sum(g in src_grams for g in grams) / len(grams) >= max_share
 
 
+def instruction_sentences(text: str) -> list[str]:
+    """Sentences of a text that address a model with instructions (prompt injection)."""
+    return [m.group(0).strip() for m in _SENTENCE.finditer(text) if _INSTRUCTION.search(m.group(0))]
+
+
+def echoes_instruction(candidate: str, source: str | None, n: int = 4) -> bool:
+    """True when the candidate carries an instruction phrase, or repeats n words of an
+    instruction sentence found in its source."""
+    if _INSTRUCTION.search(candidate):
+        return True
+    if not source:
+        return False
+    cand = _WORDS.findall(candidate.casefold())
+    grams = {tuple(cand[i : i + n]) for i in range(len(cand) - n + 1)}
+    for sentence in instruction_sentences(source):
+        words = _WORDS.findall(sentence.casefold())
+        if grams & {tuple(words[i : i + n]) for i in range(len(words) - n + 1)}:
+            return True
+    return False
+
+
 def validate_persona(
     raw: str,
     finish_reason: str,
@@ -110,6 +139,8 @@ def validate_persona(
         return None, "empty"
     if is_refusal(persona):
         return None, "refusal"
+    if echoes_instruction(persona, source_text):
+        return None, "echoes_instruction"
     words = word_count(persona)
     if words < min_words:
         return None, "too_short"

@@ -103,6 +103,18 @@ class LLMResource(ConfigurableResource):
                     tensor_parallel_size=self.tensor_parallel_size)
         return self._backend_impl
 
+    def truncate(self, text: str, max_tokens: int) -> tuple[str, int]:
+        """(``text`` cut to a budget of ``max_tokens`` model tokens, its full token count).
+
+        The embedded model counts with its own tokenizer; remote backends estimate four
+        characters per token, since their tokenizer is not at hand.
+        """
+        engine = self._engine()
+        if hasattr(engine, "truncate"):
+            return engine.truncate(text, max_tokens)
+        estimate = len(text) // 4 + 1
+        return (text if estimate <= max_tokens else text[: max_tokens * 4]), estimate
+
     @property
     def engine(self):
         """The backend object (for diagnostics such as counting HTTP attempts)."""

@@ -86,6 +86,15 @@ class LlamaCppBackend:
                                                 n_threads=self.n_threads)
             return _BATCHED[key]
 
+    def truncate(self, text: str, max_tokens: int) -> tuple[str, int]:
+        """(text cut to ``max_tokens`` of this model's tokens, its original token count)."""
+        llm = load_model(self.model_path, self.n_ctx, self.n_threads)
+        tokens = llm.tokenize(text.encode("utf-8"), add_bos=False, special=False)
+        if len(tokens) <= max_tokens:
+            return text, len(tokens)
+        cut = llm.detokenize(tokens[:max_tokens]).decode("utf-8", errors="ignore")
+        return cut, len(tokens)
+
     def generate_one(self, request: GenerationRequest, prompt_style: str) -> GenerationResult:
         """Run one request; exceptions become an errored result, never an empty success."""
         llm = load_model(self.model_path, self.n_ctx, self.n_threads)
