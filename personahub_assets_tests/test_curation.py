@@ -64,3 +64,23 @@ def test_imported_persona_set_joins_the_hub(tmp_path):
     assert wh.scalar("SELECT count(*) FROM persona_hub") == len(lines) - 2  # one exact copy
     assert wh.rows("SELECT stage FROM persona_dedup_log") == [{"stage": "exact"}]
     assert wh.scalar("SELECT count(DISTINCT backend || model) FROM persona_hub") == 1
+
+
+def test_hub_filters_personal_data_and_non_personas(tmp_path):
+    wh = WarehouseResource(path=str(tmp_path / "w.duckdb"))
+    clean = "A ferry mechanic in Tromso who keeps a notebook of every engine he has rebuilt"
+    rows = [_persona(clean, 0),
+            _persona("A tutor who can be reached at tutor.anna@mail.example.com for lessons", 0),
+            _persona("I am sorry, but I cannot describe a person from this text at all", 1),
+            _persona("Chef", 1)]
+    wh.replace_partition("personas", {}, to_arrow("personas", rows))
+    result = materialize(ASSETS, selection=["persona_hub"], resources={
+        "warehouse": wh, "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))})
+    assert result.success
+    checks = {ev.check_name: ev.passed for ev in result.get_asset_check_evaluations()}
+    assert checks["hub_no_pii"] and all(checks.values())
+    assert [h["persona"] for h in wh.rows("SELECT persona FROM persona_hub")] == [clean]
+    log = {r["stage"]: r["persona"] for r in wh.rows(
+        "SELECT stage, persona FROM persona_dedup_log")}
+    assert set(log) == {"filter:pii:email", "filter:refusal_or_instruction", "filter:length"}
+    assert "mail.example.com" not in log["filter:pii:email"]  # the log keeps it redacted

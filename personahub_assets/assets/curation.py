@@ -15,6 +15,8 @@ from pydantic import Field
 from personahub_assets.lib import markdown
 from personahub_assets.lib.ids import shard_of
 from personahub_assets.lib.minhash import band_recall, near_duplicates
+from personahub_assets.lib.pii import find_pii, redact
+from personahub_assets.lib.validation import hub_filter_reason
 from personahub_assets.lib.tables import TABLES, to_arrow
 from personahub_assets.resources.warehouse import WarehouseResource
 from personahub_assets.settings import SETTINGS
@@ -26,6 +28,8 @@ class HubConfig(Config):
     """MinHash near-duplicate settings (the paper: 1-grams, 128 permutations, 0.9)."""
 
     minhash_threshold: float = Field(default=0.9, description="Jaccard at which to drop.")
+    min_words: int = Field(default=4, description="Shorter personas are filtered out.")
+    max_words: int = Field(default=80, description="Longer personas are filtered out.")
     num_perm: int = Field(default=128, description="MinHash permutations.")
     bands: int = Field(default=16, description="LSH bands (bands * rows <= num_perm).")
     rows: int = Field(default=8, description="Rows per LSH band.")
@@ -42,6 +46,8 @@ class HubConfig(Config):
                        description="No persona appears twice in the hub."),
         AssetCheckSpec("hub_no_near_duplicates", asset="persona_hub", blocking=True,
                        description="No pair in the hub reaches the MinHash threshold."),
+        AssetCheckSpec("hub_no_pii", asset="persona_hub", blocking=True,
+                       description="No persona in the hub holds personal data."),
     ],
 )
 def persona_hub(
@@ -58,7 +64,15 @@ def persona_hub(
         f"SELECT {', '.join(hub_cols)}, shard AS source_shard FROM personas "
         f"ORDER BY {_METHOD_ORDER}, depth, persona_id, doc_id, parent_persona_id NULLS FIRST")
     survivors, log, first = [], [], {}
+    filtered = 0
     for p in personas:
+        reason = hub_filter_reason(p["persona"], config.min_words, config.max_words)
+        if reason is not None:
+            filtered += 1
+            log.append({"persona_id": p["persona_id"], "persona": redact(p["persona"]),
+                        "method": p["method"], "source_shard": p["source_shard"],
+                        "stage": f"filter:{reason}", "duplicate_of": None, "similarity": None})
+            continue
         if p["persona_id"] in first:
             log.append({"persona_id": p["persona_id"], "persona": p["persona"],
                         "method": p["method"], "source_shard": p["source_shard"],
@@ -89,13 +103,15 @@ def persona_hub(
     remaining = near_duplicates([p["persona"] for p in hub], config.minhash_threshold,
                                 config.num_perm, config.bands, config.rows)
     exact = sum(1 for e in log if e["stage"] == "exact")
+    pii_leaks = sum(1 for p in hub if find_pii(p["persona"]))
     per_shard = {str(s): sum(1 for p in hub if p["shard"] == s)
                  for s in range(SETTINGS.num_shards)}
-    context.log.info(f"persona_hub: {len(personas)} in, {exact} exact and {len(dropped)} "
-                     f"near duplicates dropped, {len(hub)} kept")
+    context.log.info(f"persona_hub: {len(personas)} in, {filtered} filtered, {exact} exact and "
+                     f"{len(dropped)} near duplicates dropped, {len(hub)} kept")
     return MaterializeResult(
         metadata={
             "personas_in": len(personas),
+            "filtered": filtered,
             "exact_duplicates": exact,
             "near_duplicates": len(dropped),
             "hub_size": len(hub),
@@ -119,5 +135,8 @@ def persona_hub(
             AssetCheckResult(check_name="hub_no_near_duplicates", passed=not remaining,
                              severity=AssetCheckSeverity.ERROR,
                              metadata={"pairs_above_threshold": len(remaining)}),
+            AssetCheckResult(check_name="hub_no_pii", passed=pii_leaks == 0,
+                             severity=AssetCheckSeverity.ERROR,
+                             metadata={"pii_leaks": pii_leaks}),
         ],
     )

@@ -231,3 +231,23 @@ def validate_sample(
     if rules.must_match and not re.search(rules.must_match, line):
         return False, "pattern_mismatch", None
     return True, None, None
+
+
+_NOT_A_PERSONA = re.compile(r"^(i|we|you|my|our|your|here|this|these|it)\b", re.IGNORECASE)
+
+
+def hub_filter_reason(persona: str, min_words: int = 4, max_words: int = 80) -> str | None:
+    """Why a persona may not enter the hub: personal data, length, refusal, not a persona."""
+    from personahub_assets.lib.pii import find_pii
+
+    kinds = find_pii(persona)
+    if kinds:
+        return "pii:" + "+".join(kinds)
+    words = word_count(persona)
+    if words < min_words or words > max_words:
+        return "length"
+    if is_refusal(persona) or echoes_instruction(persona, None):
+        return "refusal_or_instruction"
+    if _NOT_A_PERSONA.match(persona.strip()):
+        return "not_a_persona"
+    return None
