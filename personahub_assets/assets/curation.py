@@ -16,8 +16,8 @@ from personahub_assets.lib import markdown
 from personahub_assets.lib.ids import shard_of
 from personahub_assets.lib.minhash import band_recall, near_duplicates
 from personahub_assets.lib.pii import find_pii, redact
-from personahub_assets.lib.validation import hub_filter_reason
 from personahub_assets.lib.tables import TABLES, to_arrow
+from personahub_assets.lib.validation import hub_filter_reason
 from personahub_assets.resources.warehouse import WarehouseResource
 from personahub_assets.settings import SETTINGS
 
