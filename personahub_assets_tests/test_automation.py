@@ -60,13 +60,14 @@ def test_report_shows_latest_result_per_check_and_partition(tmp_path):
         assert [(r.asset, r.check, r.partition, r.passed) for r in rows] == [
             ("persona_hub", "hub_accounted", "-", True),
             ("persona_hub", "hub_no_near_duplicates", "-", True),
+            ("persona_hub", "hub_no_pii", "-", True),
             ("persona_hub", "hub_unique_ids", "-", True),
             ("synthetic_data", "samples_provenance", "math|1", True),
             ("synthetic_data", "samples_valid_rate", "math|1", False),
         ]
         text = format_report(rows)
         assert "FAILED (WARN)" in text
-        assert text.rstrip().endswith("5 check results: 4 passed, 1 failed (0 of severity ERROR).")
+        assert text.rstrip().endswith("6 check results: 5 passed, 1 failed (0 of severity ERROR).")
 
 
 def test_incoming_sensor_fires_once_per_change():
@@ -89,3 +90,26 @@ def test_incoming_sensor_fires_once_per_change():
     (INCOMING_DIR / "more.jsonl").write_text(json.dumps({"text": "more"}) + "\n")
     changed = incoming_files_sensor(build_sensor_context(cursor=first.cursor))
     assert changed.cursor != first.cursor and len(changed.run_requests) == 2
+
+
+def test_a_backfill_run_can_carry_several_synthesis_partitions(tmp_path):
+    """The backfill policy hands one run a range of partitions; each is written and
+    materialized separately."""
+    from dagster import Definitions
+
+    from personahub_assets.automation import synthesis_job
+
+    resources = {"warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
+                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
+    defs = Definitions(assets=ASSETS, jobs=[synthesis_job], resources=resources)
+    with instance_for_test() as instance:
+        assert materialize(ASSETS, selection=["persona_hub"], instance=instance,
+                           resources=resources).success
+        result = defs.resolve_job_def("synthesis_job").execute_in_process(
+            instance=instance, tags={"dagster/asset_partition_range_start": "math|0",
+                                     "dagster/asset_partition_range_end": "reasoning|1"})
+        assert result.success
+        keys = sorted(m.partition for m in result.get_asset_materialization_events())
+        assert keys == ["math|0", "math|1", "reasoning|0", "reasoning|1"]
+        meta = result.get_asset_materialization_events()[0].materialization.metadata
+        assert meta["partitions_in_run"].value == 4

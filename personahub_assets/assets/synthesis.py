@@ -8,6 +8,7 @@ from dagster import (
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    BackfillPolicy,
     Config,
     MaterializeResult,
     MetadataValue,
@@ -39,6 +40,7 @@ class SynthesisConfig(Config):
 
 @asset(
     partitions_def=domain_shard_partitions,
+    backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=6),
     deps=["persona_hub"],
     group_name="synthesis",
     kinds={"duckdb", "llm"},
@@ -56,79 +58,110 @@ def synthetic_data(
     """Samples of one domain written from the viewpoint of each persona of one shard.
 
     Every sample is validated deterministically; invalid ones stay in the table with
-    ``valid = false`` and the reason, so nothing is silently dropped.
+    ``valid = false`` and the reason, so nothing is silently dropped. A backfill hands a run
+    several partitions at once: their model calls form one batch and their rows are written
+    in one transaction.
     """
-    keys = context.partition_key.keys_by_dimension
-    domain, shard = keys["domain"], int(keys["shard"])
     if config.mode not in MODES:
         raise ValueError(f"unknown mode {config.mode!r}; choose one of {MODES}")
-    template = SYNTHESIS_TEMPLATES[domain]
-    personas = warehouse.rows("SELECT persona_id, persona FROM persona_hub WHERE shard = ? "
-                              "ORDER BY persona_id", [shard])
-    if config.max_personas:
-        personas = personas[: config.max_personas]
+    partitions = []
+    for key in context.partition_keys:
+        dims = domain_shard_partitions.get_partition_key_from_str(str(key)).keys_by_dimension
+        partitions.append((dims["domain"], int(dims["shard"])))
     items, requests = [], []
-    for p in personas:
-        for index in range(config.samples_per_persona):
-            sid = sample_id(p["persona_id"], domain, template.version, index)
-            variables = {"persona": p["persona"], "world": config.world}
-            requests.append(template.request(variables, seed=seed_for(sid, config.mode),
-                                             mode=config.mode))
-            items.append({"sample_id": sid, "domain": domain, "shard": shard,
-                          "persona_id": p["persona_id"], "persona": p["persona"],
-                          "sample_index": index, "mode": config.mode})
-    results = llm.generate(requests, log=context.log, label=f"synthetic_data[{domain}|{shard}]")
-    rows = []
-    for item, req, res in zip(items, requests, results, strict=True):
-        if res.error is not None:
-            valid, reason, value = False, "llm_error", None
-        else:
-            parsed = res.parsed
-            if parsed is not None and template.convert is not None:
-                parsed = template.convert(parsed)
-            valid, reason, value = validate_sample(DOMAIN_RULES[domain], res.text,
-                                                   res.finish_reason,
-                                                   item["persona"], parsed)
-        rows.append({**item, "text": res.text if res.error is None else res.error,
-                     "json_value": json.dumps(value) if value is not None else None,
-                     "valid": valid, "reason": reason, "finish_reason": res.finish_reason,
-                     **provenance(llm.backend, llm.model_name, template.name, template.version,
-                                  req, res)})
-    warehouse.replace_partition("synthetic_samples", {"domain": domain, "shard": shard},
-                                to_arrow("synthetic_samples", rows))
+    for domain, shard in partitions:
+        template = SYNTHESIS_TEMPLATES[domain]
+        personas = warehouse.rows("SELECT persona_id, persona FROM persona_hub WHERE shard = ? "
+                                  "ORDER BY persona_id", [shard])
+        if config.max_personas:
+            personas = personas[: config.max_personas]
+        for p in personas:
+            for index in range(config.samples_per_persona):
+                sid = sample_id(p["persona_id"], domain, template.version, index)
+                variables = {"persona": p["persona"], "world": config.world}
+                requests.append(template.request(variables, seed=seed_for(sid, config.mode),
+                                                 mode=config.mode))
+                items.append({"sample_id": sid, "domain": domain, "shard": shard,
+                              "persona_id": p["persona_id"], "persona": p["persona"],
+                              "sample_index": index, "mode": config.mode})
+    label = "synthetic_data[" + ", ".join(f"{d}|{s}" for d, s in partitions) + "]"
+    results = llm.generate(requests, log=context.log, label=label)
+    rows = [_sample_row(item, req, res, llm)
+            for item, req, res in zip(items, requests, results, strict=True)]
+    warehouse.replace_partitions([
+        ("synthetic_samples", {"domain": d, "shard": s},
+         to_arrow("synthetic_samples", [r for r in rows if (r["domain"], r["shard"]) == (d, s)]))
+        for d, s in partitions])
 
-    stored = warehouse.rows(
-        "SELECT count(*) AS n, count(*) FILTER (WHERE valid) AS valid, count(*) FILTER (WHERE "
-        "persona_id IS NULL OR template IS NULL OR template_version IS NULL OR model IS NULL "
-        "OR backend IS NULL OR sampling_params IS NULL) AS missing "
-        "FROM synthetic_samples WHERE domain = ? AND shard = ?", [domain, shard])[0]
-    valid_rate = stored["valid"] / stored["n"] if stored["n"] else 0.0
+    stored = {(r["domain"], r["shard"]): r for r in warehouse.rows(
+        "SELECT domain, shard, count(*) AS n, count(*) FILTER (WHERE valid) AS valid, "
+        "count(*) FILTER (WHERE persona_id IS NULL OR template IS NULL OR template_version "
+        "IS NULL OR model IS NULL OR backend IS NULL OR sampling_params IS NULL) AS missing "
+        "FROM synthetic_samples GROUP BY domain, shard")}
+    per_partition = []
+    for d, s in partitions:
+        got = stored.get((d, s), {"n": 0, "valid": 0, "missing": 0})
+        expected = sum(1 for i in items if (i["domain"], i["shard"]) == (d, s))
+        per_partition.append({"partition": f"{d}|{s}", "samples": got["n"],
+                              "expected": expected, "valid": got["valid"],
+                              "missing_provenance": got["missing"],
+                              "valid_rate": round(got["valid"] / got["n"], 4) if got["n"]
+                              else 0.0})
+    n = sum(p["samples"] for p in per_partition)
+    valid_total = sum(p["valid"] for p in per_partition)
+    valid_rate = valid_total / n if n else 0.0
+    worst = min(per_partition, key=lambda p: p["valid_rate"])
     reasons = Counter(r["reason"] for r in rows if not r["valid"])
     valid_rows = [r for r in rows if r["valid"]]
     diversity = diversity_metadata([r["json_value"] or r["text"] for r in valid_rows],
                                    [r["persona"] for r in valid_rows])
-    context.log.info(f"{domain}|{shard}: {stored['valid']}/{stored['n']} valid {dict(reasons)}")
+    context.log.info(f"{label}: {valid_total}/{n} valid {dict(reasons)}")
+    provenance_ok = all(p["missing_provenance"] == 0 and p["samples"] == p["expected"]
+                        for p in per_partition)
     return MaterializeResult(
         metadata={
-            "samples": stored["n"],
-            "valid_samples": stored["valid"],
+            "partitions_in_run": len(partitions),
+            "samples": n,
+            "valid_samples": valid_total,
             "valid_rate": round(valid_rate, 4),
             "invalid_reasons": MetadataValue.md(markdown.counts(dict(reasons))),
             **diversity,
             **summarize(results),
+            "per_partition": MetadataValue.md(markdown.table(
+                per_partition, ["partition", "samples", "valid", "valid_rate"])),
             "preview": MetadataValue.md(markdown.table(rows[:6], ["persona", "text", "valid",
                                                                   "reason"], max_chars=200)),
         },
         check_results=[
-            AssetCheckResult(check_name="samples_provenance",
-                             passed=stored["missing"] == 0 and stored["n"] == len(requests),
+            AssetCheckResult(check_name="samples_provenance", passed=provenance_ok,
                              severity=AssetCheckSeverity.ERROR,
-                             metadata={"rows": stored["n"], "expected": len(requests),
-                                       "missing_provenance": stored["missing"]}),
+                             metadata={"rows": n, "expected": len(requests),
+                                       "missing_provenance": sum(
+                                           p["missing_provenance"] for p in per_partition)}),
             AssetCheckResult(check_name="samples_valid_rate",
-                             passed=valid_rate >= config.min_valid_rate,
+                             passed=worst["valid_rate"] >= config.min_valid_rate,
                              severity=AssetCheckSeverity.WARN,
                              metadata={"valid_rate": round(valid_rate, 4),
+                                       "lowest_partition": worst["partition"],
+                                       "lowest_valid_rate": worst["valid_rate"],
                                        "min_valid_rate": config.min_valid_rate}),
         ],
     )
+
+
+def _sample_row(item: dict, req, res, llm: LLMResource) -> dict:
+    """One synthetic_samples row: the validated output with its provenance."""
+    template = SYNTHESIS_TEMPLATES[item["domain"]]
+    if res.error is not None:
+        valid, reason, value = False, "llm_error", None
+    else:
+        parsed = res.parsed
+        if parsed is not None and template.convert is not None:
+            parsed = template.convert(parsed)
+        valid, reason, value = validate_sample(DOMAIN_RULES[item["domain"]], res.text,
+                                               res.finish_reason, item["persona"], parsed)
+    return {**item, "text": res.text if res.error is None else res.error,
+            "json_value": json.dumps(value) if value is not None else None,
+            "valid": valid, "reason": reason, "finish_reason": res.finish_reason,
+            **provenance(llm.backend, llm.model_name, template.name, template.version,
+                         req, res)}
