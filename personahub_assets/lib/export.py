@@ -11,6 +11,8 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from personahub_assets.lib.faults import fault_point
+
 #: Columns of the PersonaHub release, in front of our own columns.
 RELEASE_FIELDS = ("input persona", "synthesized text", "description")
 
@@ -35,6 +37,7 @@ def write_dataset(rows: Sequence[Mapping[str, Any]], directory: Path, stem: str)
     with tmp_jsonl.open("w", encoding="utf-8") as fh:
         for row in rows:
             fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+    fault_point("export_before_rename")
     os.replace(tmp_jsonl, paths["jsonl"])
     tmp_parquet = paths["parquet"].with_suffix(".parquet.tmp")
     table = pa.Table.from_pylist(list(rows)) if rows else pa.table({})

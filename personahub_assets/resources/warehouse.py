@@ -11,6 +11,7 @@ import pyarrow as pa
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from personahub_assets.lib.faults import fault_point
 from personahub_assets.lib.tables import TABLES, ddl
 from personahub_assets.resources.duckdb_session import locked_connection
 
@@ -64,6 +65,7 @@ class WarehouseResource(ConfigurableResource):
                     conn.register(name, rows)
                     conn.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM {name}')
                     conn.unregister(name)
+                fault_point("warehouse_before_commit")
                 conn.execute("COMMIT")
             except BaseException:
                 conn.execute("ROLLBACK")
