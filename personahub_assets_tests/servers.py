@@ -73,9 +73,12 @@ class FaultServer:
     counted per marker text, so each test uses its own marker.
     """
 
-    def __init__(self, slow_s: float = 2.0):
+    def __init__(self, slow_s: float = 2.0, die_after: int | None = None):
         self.attempts: Counter[str] = Counter()
         self.slow_s = slow_s
+        self.die_after = die_after  # stop serving for good after this many requests
+        self.total = 0
+        self.auth_headers: list[str | None] = []
         self._lock = threading.Lock()
         server = self
 
@@ -91,6 +94,13 @@ class FaultServer:
                 with server._lock:
                     server.attempts[marker] += 1
                     n = server.attempts[marker]
+                    server.total += 1
+                    server.auth_headers.append(self.headers.get("Authorization"))
+                    dying = server.die_after is not None and server.total > server.die_after
+                if dying:  # the server process "dies": stop listening, drop this request
+                    threading.Thread(target=server._die, daemon=True).start()
+                    self.close_connection = True
+                    return
                 kind, times = (m.group(1), int(m.group(2) or 0)) if m else ("ok", 0)
                 server._respond(self, kind, times, n, body)
 
@@ -103,6 +113,13 @@ class FaultServer:
         return self
 
     def __exit__(self, *exc) -> None:
+        self._die()
+
+    def _die(self) -> None:
+        with self._lock:
+            if getattr(self, "_dead", False):
+                return
+            self._dead = True
         self.httpd.shutdown()
         self.httpd.server_close()
 
