@@ -72,7 +72,10 @@ class BatchedLlamaCpp:
             self.ctx = None
 
     def __del__(self):
-        self.close()
+        try:
+            self.close()
+        except Exception:  # at interpreter shutdown the bindings may already be gone
+            pass
 
     def _sampler(self, request: GenerationRequest):
         chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
