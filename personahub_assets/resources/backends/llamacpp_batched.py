@@ -9,6 +9,7 @@ the longest common prefix is copied into each new sequence.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import time
 from collections import deque
@@ -72,10 +73,9 @@ class BatchedLlamaCpp:
             self.ctx = None
 
     def __del__(self):
-        try:
+        # At interpreter shutdown the bindings may already be gone.
+        with contextlib.suppress(Exception):
             self.close()
-        except Exception:  # at interpreter shutdown the bindings may already be gone
-            pass
 
     def _sampler(self, request: GenerationRequest):
         chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
