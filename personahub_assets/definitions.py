@@ -12,6 +12,7 @@ from personahub_assets.assets.personas import relation_personas, text_personas
 from personahub_assets.assets.synthesis import synthetic_data
 from personahub_assets.assets.verification import math_verification
 from personahub_assets.automation import JOBS, SCHEDULES, SENSORS
+from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
 from personahub_assets.settings import SETTINGS, Settings
@@ -21,10 +22,11 @@ ASSETS = [web_documents, text_personas, relation_personas, imported_personas, pe
 
 
 API_KEY_ENV = "PERSONAHUB_LLM_API_KEY"
+EMBEDDINGS_KEY_ENV = "PERSONAHUB_EMBEDDINGS_API_KEY"
 
 
 def build_resources(settings: Settings) -> dict:
-    """The warehouse and the inference resource for these settings."""
+    """The warehouse, the inference and the embedding resources for these settings."""
     return {
         "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
         "llm": LLMResource(
@@ -36,6 +38,12 @@ def build_resources(settings: Settings) -> dict:
             # The key only ever travels as an EnvVar: Dagster resolves it at run time and
             # never shows or stores its value.
             api_key=EnvVar(API_KEY_ENV) if os.environ.get(API_KEY_ENV) else "",
+        ),
+        "embeddings": EmbeddingsResource(
+            encoder=settings.embeddings,
+            base_url=settings.embeddings_base_url,
+            model=settings.embeddings_model,
+            api_key=EnvVar(EMBEDDINGS_KEY_ENV) if os.environ.get(EMBEDDINGS_KEY_ENV) else "",
         ),
     }
 

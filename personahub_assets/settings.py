@@ -11,6 +11,11 @@
 | PERSONAHUB_LLM_BASE_URL | (none) | base URL of an OpenAI-compatible server (openai backend) |
 | PERSONAHUB_LLM_API_KEY | (none) | its API key, read through a Dagster EnvVar, never stored |
 | PERSONAHUB_TEMPLATES_DIR | templates | domain template files: each adds a domain partition |
+| PERSONAHUB_EMBEDDINGS | static | persona encoder for embedding dedup: static, minilm or openai |
+| PERSONAHUB_EMBEDDINGS_BASE_URL | (none) | OpenAI-compatible server for encoder openai |
+| PERSONAHUB_EMBEDDINGS_MODEL | (none) | its embedding model name |
+| PERSONAHUB_EMBEDDINGS_API_KEY | (none) | its API key, only through a Dagster EnvVar |
+| PERSONAHUB_STATIC_MODEL_DIR | ~/.cache/personahub-assets/models/minilm-static | static model |
 """
 
 from __future__ import annotations
@@ -32,6 +37,9 @@ class Settings:
     prompt_style: str
     llm_base_url: str
     templates_dir: Path
+    embeddings: str = "static"
+    embeddings_base_url: str = ""
+    embeddings_model: str = ""
 
     @property
     def warehouse_path(self) -> Path:
@@ -60,6 +68,9 @@ class Settings:
             prompt_style=os.environ.get("PERSONAHUB_PROMPT_STYLE", "completion"),
             llm_base_url=os.environ.get("PERSONAHUB_LLM_BASE_URL", ""),
             templates_dir=Path(os.environ.get("PERSONAHUB_TEMPLATES_DIR", "templates")),
+            embeddings=os.environ.get("PERSONAHUB_EMBEDDINGS", "static"),
+            embeddings_base_url=os.environ.get("PERSONAHUB_EMBEDDINGS_BASE_URL", ""),
+            embeddings_model=os.environ.get("PERSONAHUB_EMBEDDINGS_MODEL", ""),
         )
 
 

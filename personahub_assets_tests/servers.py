@@ -1,5 +1,6 @@
 """Real HTTP servers on 127.0.0.1 for the tests: llama.cpp's OpenAI-compatible server with the
-embedded GGUF, and a scripted fault server that misbehaves on purpose."""
+embedded GGUF, an OpenAI-compatible embeddings server over a real local encoder, and a
+scripted fault server that misbehaves on purpose."""
 
 from __future__ import annotations
 
@@ -19,6 +20,48 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import httpx
 
 
+@contextmanager
+def embeddings_api(encoder, model: str = "all-MiniLM-L6-v2",
+                   api_key: str = "") -> Iterator[tuple[str, list[dict]]]:
+    """Serve ``POST /v1/embeddings`` (the OpenAI protocol) over a real local encoder.
+
+    llama-cpp-python's server cannot pool a decoder model's token vectors into one embedding
+    per text, so this small server stands in for a text-embeddings server such as TEI or
+    vLLM's. It checks the bearer key when one is set. Yields the /v1 base URL and the request
+    bodies received.
+    """
+    seen: list[dict] = []
+
+    class Handler(BaseHTTPRequestHandler):
+        def log_message(self, *args):
+            pass
+
+        def do_POST(self):  # noqa: N802 - http.server's naming
+            body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+            seen.append(body)
+            if api_key and self.headers.get("Authorization") != f"Bearer {api_key}":
+                _send(self, 401, {"error": {"message": "bad key"}})
+                return
+            if self.path != "/v1/embeddings" or body.get("model") != model:
+                _send(self, 404, {"error": {"message": "unknown route or model"}})
+                return
+            vectors = encoder.encode(list(body["input"]))
+            data = [{"object": "embedding", "index": i, "embedding": v.tolist()}
+                    for i, v in enumerate(vectors)]
+            _send(self, 200, {"object": "list", "model": model, "data": data,
+                              "usage": {"prompt_tokens": 0, "total_tokens": 0}})
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -26,14 +69,16 @@ def free_port() -> int:
 
 
 @contextmanager
-def llama_cpp_server(model_path: str, n_ctx: int = 2048) -> Iterator[str]:
+def llama_cpp_server(model_path: str, n_ctx: int = 2048,
+                     extra_args: tuple[str, ...] = ()) -> Iterator[str]:
     """Start ``python -m llama_cpp.server`` on a free loopback port; yield its /v1 base URL."""
     port = free_port()
     # A pipe nobody reads would fill up and block the server, so it logs to a file.
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
     proc = subprocess.Popen(
         [sys.executable, "-m", "llama_cpp.server", "--model", model_path, "--host", "127.0.0.1",
-         "--port", str(port), "--n_ctx", str(n_ctx), "--model_alias", "gemma-3-270m"],
+         "--port", str(port), "--n_ctx", str(n_ctx), "--model_alias", "gemma-3-270m",
+         *extra_args],
         stdout=log, stderr=subprocess.STDOUT)
     base = f"http://127.0.0.1:{port}/v1"
     try:

@@ -5,6 +5,7 @@ from dagster import MultiPartitionKey, build_schedule_context, instance_for_test
 from personahub_assets.automation import synthesis_refresh_schedule
 from personahub_assets.definitions import ASSETS
 from personahub_assets.partitions import domain_shard_partitions
+from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
 
@@ -16,6 +17,7 @@ def test_schedule_requests_missing_then_stale_partitions(tmp_path):
 
 def _check_schedule(instance, tmp_path):
     resources = {"warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
+                 "embeddings": EmbeddingsResource(),
                  "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
     all_keys = set(domain_shard_partitions.get_partition_keys())
 
@@ -48,6 +50,7 @@ def test_report_shows_latest_result_per_check_and_partition(tmp_path):
 
     with instance_for_test() as instance:
         resources = {"warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
+                     "embeddings": EmbeddingsResource(),
                      "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
         assert format_report(latest_check_results(instance)).startswith("No asset check")
         for _ in range(2):  # two runs: only the latest result of each check is shown
@@ -100,6 +103,7 @@ def test_a_backfill_run_can_carry_several_synthesis_partitions(tmp_path):
     from personahub_assets.automation import synthesis_job
 
     resources = {"warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
+                 "embeddings": EmbeddingsResource(),
                  "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
     defs = Definitions(assets=ASSETS, jobs=[synthesis_job], resources=resources)
     with instance_for_test() as instance:

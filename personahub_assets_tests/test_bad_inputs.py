@@ -10,6 +10,7 @@ from dagster import materialize
 from personahub_assets.definitions import ASSETS
 from personahub_assets.lib.cleaning import normalize_whitespace
 from personahub_assets.lib.validation import echoes_instruction
+from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
 
@@ -55,7 +56,8 @@ def test_bad_input_corpus(tmp_path):
     corpus.mkdir()
     good = _write_corpus(corpus)
     wh = WarehouseResource(path=str(tmp_path / "w.duckdb"))
-    resources = {"warehouse": wh, "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
+    resources = {"warehouse": wh, "embeddings": EmbeddingsResource(),
+                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
     for shard in ("0", "1"):
         result = materialize(
             ASSETS, selection=["web_documents", "text_personas"], partition_key=shard,

@@ -14,6 +14,7 @@ from personahub_assets.definitions import ASSETS
 from personahub_assets.lib.ids import persona_id, shard_of
 from personahub_assets.lib.tables import to_arrow
 from personahub_assets.resources.duckdb_session import locked_connection
+from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
 from personahub_assets.settings import SETTINGS
@@ -35,6 +36,7 @@ CHILD = textwrap.dedent("""
     materialize(ASSETS, selection=["synthetic_data"],
                 partition_key=MultiPartitionKey({"domain": "knowledge", "shard": shard}),
                 resources={"warehouse": WarehouseResource(path=tmp + "/w.duckdb"),
+                           "embeddings": EmbeddingsResource(),
                            "llm": LLMResource(cache_path=tmp + "/cache.duckdb", chunk_size=1)})
 """)
 
@@ -76,7 +78,8 @@ def test_killed_run_resumes_without_repeating_finished_calls(tmp_path):
     result = materialize(
         ASSETS, selection=["synthetic_data"],
         partition_key=MultiPartitionKey({"domain": "knowledge", "shard": str(shard)}),
-        resources={"warehouse": wh, "llm": LLMResource(cache_path=str(tmp_path / "cache.duckdb"))})
+        resources={"warehouse": wh, "embeddings": EmbeddingsResource(),
+                   "llm": LLMResource(cache_path=str(tmp_path / "cache.duckdb"))})
     assert result.success
     meta = result.get_asset_materialization_events()[0].materialization.metadata
     assert meta["llm_cached"].value == finished

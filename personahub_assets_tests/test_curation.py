@@ -2,14 +2,18 @@
 
 from pathlib import Path
 
-from dagster import materialize
+import pytest
+from dagster import EnvVar, materialize
 
 from personahub_assets.definitions import ASSETS
+from personahub_assets.lib.embeddings import MiniLMEncoder
 from personahub_assets.lib.ids import persona_id
 from personahub_assets.lib.minhash import jaccard, word_set
 from personahub_assets.lib.tables import to_arrow
+from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
+from personahub_assets_tests.servers import embeddings_api
 
 BASE = ("A marine biologist who counts seagrass shoots along the Brittany coast every spring "
         "and trains volunteer divers to record them")
@@ -33,7 +37,8 @@ def test_hub_drops_exact_and_near_duplicates_with_reasons(tmp_path):
     ]
     wh.replace_partition("personas", {}, to_arrow("personas", rows))
     result = materialize(ASSETS, selection=["persona_hub"], resources={
-        "warehouse": wh, "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))})
+        "warehouse": wh, "embeddings": EmbeddingsResource(),
+        "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))})
     assert result.success
     assert all(ev.passed for ev in result.get_asset_check_evaluations())
     hub = wh.rows("SELECT persona FROM persona_hub ORDER BY persona")
@@ -52,7 +57,8 @@ SAMPLE_PERSONAS = Path(__file__).resolve().parents[1] / "data/sample/personas.js
 
 def test_imported_persona_set_joins_the_hub(tmp_path):
     wh = WarehouseResource(path=str(tmp_path / "w.duckdb"))
-    resources = {"warehouse": wh, "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
+    resources = {"warehouse": wh, "embeddings": EmbeddingsResource(),
+                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
     result = materialize(ASSETS, selection=["imported_personas", "persona_hub"],
                          resources=resources, run_config={"ops": {"imported_personas": {
                              "config": {"sources": [str(SAMPLE_PERSONAS)]}}}})
@@ -75,7 +81,8 @@ def test_hub_filters_personal_data_and_non_personas(tmp_path):
             _persona("Chef", 1)]
     wh.replace_partition("personas", {}, to_arrow("personas", rows))
     result = materialize(ASSETS, selection=["persona_hub"], resources={
-        "warehouse": wh, "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))})
+        "warehouse": wh, "embeddings": EmbeddingsResource(),
+        "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))})
     assert result.success
     checks = {ev.check_name: ev.passed for ev in result.get_asset_check_evaluations()}
     assert checks["hub_no_pii"] and all(checks.values())
@@ -84,3 +91,70 @@ def test_hub_filters_personal_data_and_non_personas(tmp_path):
         "SELECT stage, persona FROM persona_dedup_log")}
     assert set(log) == {"filter:pii:email", "filter:refusal_or_instruction", "filter:length"}
     assert "mail.example.com" not in log["filter:pii:email"]  # the log keeps it redacted
+
+
+# Paraphrases that MinHash keeps (word Jaccard 0.73 and 0.69) but sentence embeddings catch.
+CURATOR = ("A museum curator in Krakow who digitises medieval manuscripts for an online archive.",
+           "A museum curator in Krakow who digitizes medieval manuscripts for the online archive.")
+BEEKEEPER = ("A beekeeper in rural Kenya who teaches schoolchildren about pollinators.",
+             "A beekeeper in rural Kenya who teaches school children about the pollinators.")
+DRIVER = "A bus driver in Nairobi who teaches chess to children on weekends"
+
+
+def _embedding_hub(tmp_path, embeddings: EmbeddingsResource, **config):
+    wh = WarehouseResource(path=str(tmp_path / "w.duckdb"))
+    rows = [_persona(t, i % 2) for i, t in enumerate([*CURATOR, *BEEKEEPER, DRIVER])]
+    wh.replace_partition("personas", {}, to_arrow("personas", rows))
+    result = materialize(ASSETS, selection=["persona_hub"], resources={
+        "warehouse": wh, "embeddings": embeddings,
+        "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))},
+        run_config={"ops": {"persona_hub": {"config": config}}})
+    assert result.success
+    checks = {ev.check_name: ev.passed for ev in result.get_asset_check_evaluations()}
+    assert all(checks.values()), checks
+    metadata = result.asset_materializations_for_node("persona_hub")[0].metadata
+    return wh, {k: v.value for k, v in metadata.items()}
+
+
+def _assert_one_of_each_pair_dropped(wh):
+    hub = {r["persona"] for r in wh.rows("SELECT persona FROM persona_hub")}
+    assert DRIVER in hub and len(hub) == 3
+    assert len(hub & set(CURATOR)) == 1 and len(hub & set(BEEKEEPER)) == 1
+    log = wh.rows("SELECT persona, stage, duplicate_of, similarity FROM persona_dedup_log")
+    assert {e["stage"] for e in log} == {"embedding"} and len(log) == 2
+    for entry in log:
+        pair = CURATOR if entry["persona"] in CURATOR else BEEKEEPER
+        (other,) = set(pair) - {entry["persona"]}
+        assert entry["duplicate_of"] == persona_id(other)
+
+
+def test_embedding_dedup_drops_paraphrases_that_minhash_keeps(tmp_path):
+    wh, metadata = _embedding_hub(tmp_path, EmbeddingsResource())
+    _assert_one_of_each_pair_dropped(wh)
+    assert all(e["similarity"] >= 0.9 for e in wh.rows("SELECT similarity FROM persona_dedup_log"))
+    assert metadata["near_duplicates"] == 0 and metadata["embedding_near_duplicates"] == 2
+    assert metadata["embedding_encoder"] == "static"
+    assert metadata["hub_size"] == 3 and metadata["drop_ratio_embedding"] == 0.4
+
+
+def test_embedding_threshold_is_configurable_and_the_stage_can_be_switched_off(tmp_path):
+    wh, metadata = _embedding_hub(tmp_path / "strict", EmbeddingsResource(),
+                                  embedding_threshold=0.99)
+    assert metadata["hub_size"] == 5 and metadata["embedding_near_duplicates"] == 0
+    wh, metadata = _embedding_hub(tmp_path / "off", EmbeddingsResource(),
+                                  embedding_dedup=False)
+    assert metadata["hub_size"] == 5 and "embedding_encoder" not in metadata
+
+
+@pytest.mark.model
+def test_embedding_dedup_through_an_openai_compatible_server(tmp_path, monkeypatch):
+    """The packaged MiniLM behind a real HTTP /v1/embeddings endpoint, key from the env."""
+    monkeypatch.setenv("TEST_EMBEDDINGS_KEY", "sk-embed-test")
+    with embeddings_api(MiniLMEncoder(), api_key="sk-embed-test") as (url, seen):
+        wh, metadata = _embedding_hub(tmp_path, EmbeddingsResource(
+            encoder="openai", base_url=url, model="all-MiniLM-L6-v2",
+            api_key=EnvVar("TEST_EMBEDDINGS_KEY")))
+    _assert_one_of_each_pair_dropped(wh)
+    assert metadata["embedding_encoder"] == "openai:all-MiniLM-L6-v2"
+    assert len(seen) == 1 and len(seen[0]["input"]) == 5  # one batch, not sent twice
+    assert "sk-embed-test" not in str(metadata)

@@ -66,6 +66,7 @@ CHILD = textwrap.dedent("""
     from personahub_assets.lib.ids import persona_id, shard_of
     from personahub_assets.lib.tables import to_arrow
     from personahub_assets.partitions import domain_partitions
+    from personahub_assets.resources.embeddings import EmbeddingsResource
     from personahub_assets.resources.llm import LLMResource
     from personahub_assets.resources.warehouse import WarehouseResource
     tmp = sys.argv[1]
@@ -78,6 +79,7 @@ CHILD = textwrap.dedent("""
     result = materialize(ASSETS, selection=["synthetic_data"],
                          partition_key=MultiPartitionKey({"domain": "haiku", "shard": "0"}),
                          resources={"warehouse": wh,
+                                    "embeddings": EmbeddingsResource(),
                                     "llm": LLMResource(cache_path=tmp + "/c.duckdb")})
     rows = wh.rows("SELECT template, valid, reason, text FROM synthetic_samples")
     print(json.dumps({"domains": domain_partitions.get_partition_keys(),

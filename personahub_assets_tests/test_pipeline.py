@@ -11,6 +11,7 @@ from datasets import load_from_disk
 from personahub_assets.definitions import ASSETS
 from personahub_assets.lib.tables import TABLES
 from personahub_assets.prompts import DOMAINS
+from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
 
@@ -36,6 +37,7 @@ def _materialize_all(tmp: Path, instance: DagsterInstance) -> dict[str, int]:
     """Run every asset and partition; return the number of fresh model calls per asset."""
     resources = {
         "warehouse": WarehouseResource(path=str(tmp / "warehouse.duckdb")),
+        "embeddings": EmbeddingsResource(),
         "llm": LLMResource(cache_path=str(tmp / "cache.duckdb")),
     }
     calls = dict.fromkeys(LLM_ASSETS, 0)

@@ -23,6 +23,7 @@ CHILD = textwrap.dedent("""
     import json, sys
     from dagster import MultiPartitionKey, materialize
     from personahub_assets.definitions import ASSETS
+    from personahub_assets.resources.embeddings import EmbeddingsResource
     from personahub_assets.resources.llm import LLMResource
     from personahub_assets.resources.warehouse import WarehouseResource
     tmp, selection, key = sys.argv[1], sys.argv[2].split(","), sys.argv[3]
@@ -34,6 +35,7 @@ CHILD = textwrap.dedent("""
     result = materialize(
         ASSETS, selection=selection, partition_key=None if key == "-" else key,
         resources={"warehouse": WarehouseResource(path=tmp + "/w.duckdb"),
+                   "embeddings": EmbeddingsResource(),
                    "llm": LLMResource(cache_path=tmp + "/c.duckdb")},
         run_config={"ops": {k: v for k, v in ops.items() if k in selection}})
     sys.exit(0 if result.success else 3)
@@ -123,11 +125,13 @@ def test_materializing_a_partition_twice_equals_once(tmp_path_factory, records, 
     from dagster import materialize
 
     from personahub_assets.definitions import ASSETS
+    from personahub_assets.resources.embeddings import EmbeddingsResource
     from personahub_assets.resources.llm import LLMResource
 
     tmp = tmp_path_factory.mktemp("idem")
     (tmp / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     resources = {"warehouse": WarehouseResource(path=str(tmp / "w.duckdb")),
+                 "embeddings": EmbeddingsResource(),
                  "llm": LLMResource(cache_path=str(tmp / "c.duckdb"))}
     config = {"ops": {"web_documents": {"config": {"source": str(tmp / "corpus.jsonl")}}}}
     snapshots = []

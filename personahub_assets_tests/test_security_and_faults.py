@@ -9,6 +9,7 @@ from personahub_assets.lib.generation import GenerationRequest
 from personahub_assets.lib.ids import persona_id
 from personahub_assets.lib.tables import TABLES, to_arrow
 from personahub_assets.resources.duckdb_session import locked_connection
+from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
 from personahub_assets_tests.servers import FaultServer
@@ -49,7 +50,7 @@ def test_planted_api_key_never_reaches_logs_tables_or_exports(tmp_path, monkeypa
         {"persona_id": persona_id(p), "persona": p, "shard": 0, "method": "text", "depth": 0}
         for p in personas]))
     with FaultServer() as server, instance_for_test() as instance:
-        resources = {"warehouse": wh, "llm": LLMResource(
+        resources = {"warehouse": wh, "embeddings": EmbeddingsResource(), "llm": LLMResource(
             backend="openai", base_url=server.base_url, model="m", prompt_style="chat",
             api_key=EnvVar("PERSONAHUB_TEST_SECRET"), cache_path=str(tmp_path / "c.duckdb"))}
         for selection, key in [("synthetic_data", MultiPartitionKey(

@@ -8,6 +8,7 @@ from dagster import materialize
 from personahub_assets.definitions import ASSETS
 from personahub_assets.lib.math_answers import extract_answer, majority, normalize_answer
 from personahub_assets.lib.tables import to_arrow
+from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
 
@@ -52,7 +53,8 @@ def test_math_verification_asset_and_export(tmp_path):
                 "sampling_params": "{}"} for i, text in enumerate(PROBLEMS)]
     samples.append({**samples[0], "sample_id": "bad", "valid": False, "reason": "truncated"})
     wh.replace_partition("synthetic_samples", {}, to_arrow("synthetic_samples", samples))
-    resources = {"warehouse": wh, "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
+    resources = {"warehouse": wh, "embeddings": EmbeddingsResource(),
+                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
     result = materialize(ASSETS, selection=["math_verification"], partition_key="0",
                          resources=resources)
     assert result.success
