@@ -16,6 +16,7 @@ from dagster import DagsterInstance, MultiPartitionKey
 
 from personahub_assets.definitions import build_resources, defs
 from personahub_assets.prompts import DOMAINS
+from personahub_assets.report import latest_check_results, write_html_report
 from personahub_assets.settings import SETTINGS
 
 
@@ -68,6 +69,9 @@ def main(argv: list[str] | None = None) -> int:
 
     warehouse = build_resources(SETTINGS)["warehouse"]
     print_report(warehouse.table_counts(), checks, timings, failed_runs)
+    page = write_html_report(latest_check_results(instance), warehouse,
+                             SETTINGS.exports_dir / "report.html")
+    print(f"Plots (dedup funnel, persona lengths, validity per domain): {page}")
     return 1 if failed_runs or any(not c[3] and c[4] == "ERROR" for c in checks) else 0
 
 

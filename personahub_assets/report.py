@@ -2,6 +2,8 @@
 
 Reads the Dagster instance in ``$DAGSTER_HOME`` (the one the demo and the UI use) and prints a
 table a person reads in a terminal; the same results are in the UI under each asset's checks.
+It also writes ``<data dir>/exports/report.html``: the dedup funnel, the persona length
+histogram and per-domain validity drawn from the warehouse, with the check table, in one page.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import sys
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from dagster import DagsterInstance
@@ -90,9 +93,55 @@ def format_report(rows: list[CheckRow]) -> str:
     return "\n".join(lines) + "\n"
 
 
+def write_html_report(rows: list[CheckRow], warehouse, path) -> Path:
+    """One self-contained page: the pipeline's plots from the warehouse and the check table."""
+    from personahub_assets.lib import plots
+
+    counts = warehouse.table_counts()
+    stages = {r["stage"]: r["n"] for r in warehouse.rows(
+        "SELECT CASE WHEN stage LIKE 'filter:%' THEN 'filters' ELSE stage END AS stage, "
+        "count(*) AS n FROM persona_dedup_log GROUP BY 1")} if counts.get(
+        "persona_dedup_log") is not None else {}
+    hub = counts.get("persona_hub", 0) or 0
+    total = hub + sum(stages.values())
+    funnel, left = [("personas in", total)], total
+    for stage in ("filters", "exact", "minhash", "embedding"):
+        left -= stages.get(stage, 0)
+        funnel.append((f"after {stage}", left))
+    lengths = [r["words"] for r in warehouse.rows(
+        "SELECT len(string_split(persona, ' ')) AS words FROM persona_hub")] if hub else []
+    domains = warehouse.rows(
+        "SELECT domain, count(*) FILTER (WHERE valid) AS valid, "
+        "count(*) FILTER (WHERE NOT valid) AS invalid FROM synthetic_samples "
+        "GROUP BY domain ORDER BY domain") if counts.get("synthetic_samples") else []
+    checks = [{"asset": r.asset, "check": r.check, "partition": r.partition,
+               "result": "passed" if r.passed else f"FAILED ({r.severity})",
+               "detail": r.detail} for r in rows]
+    sections = [
+        ("Persona dedup funnel", plots.funnel_svg(funnel, title="Persona dedup funnel")),
+        ("Hub persona length", plots.histogram_svg(lengths, title="Hub persona length",
+                                                   x_label="words")),
+        ("Validity per domain", plots.stacked_bars_svg(
+            [(d["domain"], d["valid"], d["invalid"]) for d in domains],
+            title="Valid samples per domain")),
+        ("Rows per table", plots.html_table(
+            [{"table": t, "rows": n} for t, n in counts.items()], ["table", "rows"])),
+        ("Asset checks (latest result)", plots.html_table(
+            checks, ["asset", "check", "partition", "result", "detail"])),
+    ]
+    return plots.write_html_report(path, sections, title="personahub-assets report")
+
+
 def main() -> int:
+    from personahub_assets.definitions import build_resources
+    from personahub_assets.settings import SETTINGS
+
     rows = latest_check_results(DagsterInstance.get())
     sys.stdout.write(format_report(rows))
+    if SETTINGS.warehouse_path.exists():
+        page = write_html_report(rows, build_resources(SETTINGS)["warehouse"],
+                                 SETTINGS.exports_dir / "report.html")
+        sys.stdout.write(f"\nPlots and checks in one page: {page}\n")
     return 1 if any(not r.passed and r.severity == "ERROR" for r in rows) else 0
 
 

@@ -46,7 +46,7 @@ def _check_schedule(instance, tmp_path):
 
 
 def test_report_shows_latest_result_per_check_and_partition(tmp_path):
-    from personahub_assets.report import format_report, latest_check_results
+    from personahub_assets.report import format_report, latest_check_results, write_html_report
 
     with instance_for_test() as instance:
         resources = {"warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
@@ -62,6 +62,7 @@ def test_report_shows_latest_result_per_check_and_partition(tmp_path):
         rows = latest_check_results(instance)
         assert [(r.asset, r.check, r.partition, r.passed) for r in rows] == [
             ("persona_hub", "hub_accounted", "-", True),
+            ("persona_hub", "hub_no_embedding_near_duplicates", "-", True),
             ("persona_hub", "hub_no_near_duplicates", "-", True),
             ("persona_hub", "hub_no_pii", "-", True),
             ("persona_hub", "hub_unique_ids", "-", True),
@@ -70,7 +71,14 @@ def test_report_shows_latest_result_per_check_and_partition(tmp_path):
         ]
         text = format_report(rows)
         assert "FAILED (WARN)" in text
-        assert text.rstrip().endswith("6 check results: 5 passed, 1 failed (0 of severity ERROR).")
+        assert text.rstrip().endswith("7 check results: 6 passed, 1 failed (0 of severity ERROR).")
+
+        page = write_html_report(rows, resources["warehouse"], tmp_path / "out" / "report.html")
+        html = page.read_text()
+        for heading in ("Persona dedup funnel", "Hub persona length", "Validity per domain",
+                        "Asset checks (latest result)"):
+            assert f">{heading}<" in html
+        assert html.count("<svg") == 3 and "samples_valid_rate" in html and "FAILED (WARN)" in html
 
 
 def test_incoming_sensor_fires_once_per_change():

@@ -135,6 +135,8 @@ def test_embedding_dedup_drops_paraphrases_that_minhash_keeps(tmp_path):
     assert metadata["near_duplicates"] == 0 and metadata["embedding_near_duplicates"] == 2
     assert metadata["embedding_encoder"] == "static"
     assert metadata["hub_size"] == 3 and metadata["drop_ratio_embedding"] == 0.4
+    for chart in ("dedup_funnel", "persona_length_histogram"):  # pictures in the UI
+        assert "](data:image/svg+xml;base64," in metadata[chart]
 
 
 def test_embedding_threshold_is_configurable_and_the_stage_can_be_switched_off(tmp_path):

@@ -19,7 +19,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from personahub_assets.lib import markdown
+from personahub_assets.lib import markdown, plots
 from personahub_assets.lib.embeddings import embedding_near_duplicates
 from personahub_assets.lib.ids import shard_of
 from personahub_assets.lib.minhash import band_recall, near_duplicates
@@ -181,9 +181,12 @@ def persona_hub(
             "dedup_ratio": round(1 - len(hub) / len(personas), 4) if personas else 0.0,
             **{f"drop_ratio_{stage}": _ratio(funnel[before], funnel[after])
                for stage, before, after in _FUNNEL_STEPS},
-            "dedup_funnel": MetadataValue.md(markdown.table(
-                [{"stage": k, "personas": v} for k, v in funnel.items()],
-                ["stage", "personas"])),
+            "dedup_funnel": MetadataValue.md(plots.svg_markdown(plots.funnel_svg(
+                list(funnel.items()), title="Persona dedup funnel"), "dedup funnel")),
+            "persona_length_histogram": MetadataValue.md(plots.svg_markdown(
+                plots.histogram_svg([len(p["persona"].split()) for p in hub],
+                                    title="Hub persona length", x_label="words"),
+                "persona length histogram")),
             "lsh_recall_at_threshold": round(
                 band_recall(config.minhash_threshold, config.bands, config.rows), 6),
             "personas_per_shard": per_shard,

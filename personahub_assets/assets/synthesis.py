@@ -16,7 +16,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from personahub_assets.lib import markdown
+from personahub_assets.lib import markdown, plots
 from personahub_assets.lib.diversity import diversity_metadata
 from personahub_assets.lib.generation import provenance, seed_for, summarize
 from personahub_assets.lib.ids import sample_id
@@ -129,6 +129,9 @@ def synthetic_data(
             **summarize(results),
             "per_partition": MetadataValue.md(markdown.table(
                 per_partition, ["partition", "samples", "valid", "valid_rate"])),
+            "validity_chart": MetadataValue.md(plots.svg_markdown(plots.stacked_bars_svg(
+                [(p["partition"], p["valid"], p["samples"] - p["valid"]) for p in per_partition],
+                title="Valid samples per partition"), "validity per partition")),
             "preview": MetadataValue.md(markdown.table(rows[:6], ["persona", "text", "valid",
                                                                   "reason"], max_chars=200)),
         },
