@@ -7,7 +7,7 @@ export DAGSTER_HOME := $(CURDIR)/data/dagster
 # llama-cpp-python builds from source; use both cores.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: install demo test ui report lint clean
+.PHONY: install demo test ui report lint clean screenshots
 
 # The CPU build of torch first, so that nothing below pulls a CUDA build from the registry.
 TORCH_SPEC ?= torch==2.13.0
@@ -38,6 +38,10 @@ ui: install $(DAGSTER_HOME)/dagster.yaml
 
 report: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m personahub_assets.report
+
+# The README's pictures: a seeded instance, the real webserver, headless Chromium.
+screenshots: install
+	PERSONAHUB_SCREENSHOT_DIR=docs/screenshots $(BIN)/python -m pytest -q personahub_assets_tests/test_ui_browser.py
 
 lint: install
 	$(BIN)/ruff check personahub_assets personahub_assets_tests benchmarks
