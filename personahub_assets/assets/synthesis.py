@@ -17,13 +17,14 @@ from dagster import (
 from pydantic import Field
 
 from personahub_assets.lib import markdown, plots
-from personahub_assets.lib.diversity import diversity_metadata
+from personahub_assets.lib.diversity import diversity_metadata, embedding_metadata
 from personahub_assets.lib.generation import provenance, seed_for, summarize
 from personahub_assets.lib.ids import sample_id
 from personahub_assets.lib.tables import to_arrow
 from personahub_assets.lib.validation import validate_sample
 from personahub_assets.partitions import domain_shard_partitions
 from personahub_assets.prompts import DOMAIN_RULES, MODES, SYNTHESIS_TEMPLATES, npc
+from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
 
@@ -53,7 +54,7 @@ class SynthesisConfig(Config):
 )
 def synthetic_data(
     context: AssetExecutionContext, config: SynthesisConfig,
-    warehouse: WarehouseResource, llm: LLMResource,
+    warehouse: WarehouseResource, llm: LLMResource, embeddings: EmbeddingsResource,
 ) -> MaterializeResult:
     """Samples of one domain written from the viewpoint of each persona of one shard.
 
@@ -113,8 +114,12 @@ def synthetic_data(
     worst = min(per_partition, key=lambda p: p["valid_rate"])
     reasons = Counter(r["reason"] for r in rows if not r["valid"])
     valid_rows = [r for r in rows if r["valid"]]
-    diversity = diversity_metadata([r["json_value"] or r["text"] for r in valid_rows],
-                                   [r["persona"] for r in valid_rows])
+    outputs = [r["json_value"] or r["text"] for r in valid_rows]
+    diversity = diversity_metadata(outputs, [r["persona"] for r in valid_rows])
+    if len(valid_rows) > 1:
+        encoder = embeddings.build()
+        diversity.update(embedding_metadata(
+            encoder.encode(outputs), encoder.encode([r["persona"] for r in valid_rows])))
     context.log.info(f"{label}: {valid_total}/{n} valid {dict(reasons)}")
     provenance_ok = all(p["missing_provenance"] == 0 and p["samples"] == p["expected"]
                         for p in per_partition)

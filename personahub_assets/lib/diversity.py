@@ -1,10 +1,13 @@
-"""Diversity measures of a set of generated texts (lexical; no model needed)."""
+"""Diversity measures of a set of generated texts: lexical ones, and the spread of their
+sentence embeddings."""
 
 from __future__ import annotations
 
 import random
 import re
 from collections.abc import Sequence
+
+import numpy as np
 
 from personahub_assets.lib.minhash import jaccard, near_duplicates, word_set
 
@@ -55,4 +58,33 @@ def diversity_metadata(outputs: Sequence[str], personas: Sequence[str]) -> dict[
         "mean_output_similarity": round(out_sim, 4),
         "mean_persona_similarity": round(persona_sim, 4),
         "output_vs_persona_similarity": round(out_sim / persona_sim, 4) if persona_sim else 0.0,
+    }
+
+
+def mean_pairwise_cosine(vectors: np.ndarray) -> float:
+    """Mean cosine over all pairs of distinct rows of unit vectors, in O(n * dim).
+
+    For unit rows the sum of all pairwise products is the squared norm of their sum, so the
+    mean over the n(n-1) off-diagonal pairs needs no n x n matrix.
+    """
+    n = len(vectors)
+    if n < 2:
+        return 0.0
+    total = np.asarray(vectors, dtype=np.float64).sum(axis=0)
+    return float((total @ total - n) / (n * (n - 1)))
+
+
+def embedding_metadata(output_vectors: np.ndarray, persona_vectors: np.ndarray
+                       ) -> dict[str, float]:
+    """Embedding spread of the outputs (1 - mean pairwise cosine: higher is more diverse), the
+    personas' spread, and the outputs' mean cosine over the personas' (near 1: outputs differ
+    as much as their personas; far above 1: alike outputs from different personas)."""
+    out_cos = mean_pairwise_cosine(output_vectors)
+    persona_cos = mean_pairwise_cosine(persona_vectors)
+    return {
+        "embedding_spread": round(1 - out_cos, 4) if len(output_vectors) > 1 else 0.0,
+        "persona_embedding_spread": round(1 - persona_cos, 4)
+        if len(persona_vectors) > 1 else 0.0,
+        "output_vs_persona_embedding_similarity": round(out_cos / persona_cos, 4)
+        if persona_cos > 0 else 0.0,
     }
