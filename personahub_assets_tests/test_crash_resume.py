@@ -30,6 +30,7 @@ CHILD = textwrap.dedent("""
     import sys
     from dagster import MultiPartitionKey, materialize
     from personahub_assets.definitions import ASSETS
+    from personahub_assets.resources.embeddings import EmbeddingsResource
     from personahub_assets.resources.llm import LLMResource
     from personahub_assets.resources.warehouse import WarehouseResource
     tmp, shard = sys.argv[1], sys.argv[2]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import atexit
 import json
 import os
 import threading
@@ -16,6 +17,23 @@ TOP_K, MIN_P = 40, 0.05
 _MODELS: dict[tuple[str, int, int], Any] = {}
 _GRAMMARS: dict[str, Any] = {}
 _LOAD_LOCK = threading.RLock()
+
+
+def _close_all() -> None:
+    """Free the batched contexts, then the models, while the bindings still exist.
+
+    Left to the garbage collector at interpreter exit, their destructors run after
+    llama-cpp-python's module globals are gone and print tracebacks.
+    """
+    for batched in list(_BATCHED.values()):
+        batched.close()
+    for model in list(_MODELS.values()):
+        model.close()
+    _BATCHED.clear()
+    _MODELS.clear()
+
+
+atexit.register(_close_all)
 
 
 def packaged_model_path() -> str:

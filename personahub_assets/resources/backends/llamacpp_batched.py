@@ -9,7 +9,6 @@ the longest common prefix is copied into each new sequence.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import time
 from collections import deque
@@ -73,9 +72,12 @@ class BatchedLlamaCpp:
             self.ctx = None
 
     def __del__(self):
-        # At interpreter shutdown the bindings may already be gone.
-        with contextlib.suppress(Exception):
+        # At interpreter shutdown the bindings, and even this module's globals, may already
+        # be gone, so nothing here may rely on them.
+        try:  # noqa: SIM105 - contextlib may be gone at exit
             self.close()
+        except Exception:
+            pass
 
     def _sampler(self, request: GenerationRequest):
         chain = llama_cpp.llama_sampler_chain_init(llama_cpp.llama_sampler_chain_default_params())
