@@ -4,7 +4,11 @@ import pyarrow as pa
 import pytest
 
 from personahub_assets.lib.tables import TABLES, to_arrow
-from personahub_assets.resources.warehouse import WarehouseResource
+from personahub_assets.resources.warehouse import (
+    ConcurrentChangeError,
+    QueryRows,
+    WarehouseResource,
+)
 
 
 def _docs(shard: int, n: int, tag: str = "") -> pa.Table:
@@ -77,3 +81,22 @@ def test_concurrent_processes_do_not_collide(tmp_path):
 def test_every_table_exists_with_its_schema(tmp_path):
     wh = WarehouseResource(path=str(tmp_path / "w.duckdb"))
     assert set(wh.table_counts()) == set(TABLES)
+
+
+def test_query_rows_copy_inside_duckdb_and_a_changed_input_blocks_the_write(tmp_path):
+    wh = WarehouseResource(path=str(tmp_path / "w.duckdb"))
+    wh.replace_partition("documents", {"shard": 0}, _docs(0, 4))
+    count = "SELECT count(*) AS n FROM documents"
+    seen = wh.rows(count)[0]
+    keep = pa.table({"doc_id": ["d0-1", "d0-3"]})
+    copy = QueryRows("SELECT d.* REPLACE (1 AS shard) FROM documents d JOIN keep USING (doc_id)",
+                     {"keep": keep})
+    wh.replace_partitions([("documents", {"shard": 1}, copy)], guards=[(count, seen, "moved")])
+    assert wh.rows("SELECT doc_id, shard FROM documents WHERE shard = 1 ORDER BY doc_id") == [
+        {"doc_id": "d0-1", "shard": 1}, {"doc_id": "d0-3", "shard": 1}]
+
+    # The guard now sees 6 rows, not the 4 read before: nothing is deleted or written.
+    with pytest.raises(ConcurrentChangeError, match="moved"):
+        wh.replace_partitions([("documents", {"shard": 0}, _docs(0, 1, tag="x"))],
+                              guards=[(count, seen, "moved")])
+    assert wh.scalar("SELECT count(*) FROM documents WHERE shard = 0") == 4

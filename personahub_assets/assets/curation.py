@@ -7,6 +7,7 @@ word 1-grams) and embedding near-duplicates (cosine on sentence embeddings).
 
 import time
 
+import pyarrow as pa
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -27,10 +28,35 @@ from personahub_assets.lib.pii import find_pii, redact
 from personahub_assets.lib.tables import TABLES, to_arrow
 from personahub_assets.lib.validation import hub_filter_reason
 from personahub_assets.resources.embeddings import EmbeddingsResource
-from personahub_assets.resources.warehouse import WarehouseResource
+from personahub_assets.resources.warehouse import QueryRows, WarehouseResource
 from personahub_assets.settings import SETTINGS
 
 _METHOD_ORDER = "CASE method WHEN 'import' THEN 0 WHEN 'text' THEN 1 ELSE 2 END"
+# After the method: shallower first, then every other column, so the order is total and the
+# survivor of a group of exact copies is the same row in Python and in SQL.
+_TIE_ORDER = ("depth, persona_id, doc_id NULLS FIRST, parent_persona_id NULLS FIRST, "
+              "shard, role NULLS FIRST, relation NULLS FIRST, template NULLS FIRST")
+# Read before the decisions and checked again inside the write transaction.
+_FINGERPRINT = ("SELECT count(*) AS n, coalesce(sum(hash(persona_id, method, shard, depth, "
+                "doc_id, parent_persona_id)), 0) AS h FROM personas")
+
+
+def _hub_select() -> str:
+    """The hub rows: the first row of each kept persona ID in decision order, copied in SQL."""
+    names = []
+    for column in TABLES["persona_hub"].names:
+        if column == "shard":
+            names.append("k.hub_shard AS shard")
+        elif column == "source_shard":
+            names.append("p.shard AS source_shard")
+        else:
+            names.append(f'p."{column}"')
+    return (f"SELECT {', '.join(names)} FROM (SELECT *, row_number() OVER (PARTITION BY "
+            f"persona_id ORDER BY {_METHOD_ORDER}, {_TIE_ORDER}) AS first_row FROM personas) p "
+            f"JOIN kept k USING (persona_id) WHERE p.first_row = 1")
+
+
+_HUB_FROM_PERSONAS = _hub_select()
 
 
 class HubConfig(Config):
@@ -82,61 +108,71 @@ def persona_hub(
     shallower before deeper, then by persona ID. Every dropped persona goes to
     ``persona_dedup_log`` with the persona it duplicates.
     """
-    hub_cols = [c for c in TABLES["persona_hub"].names if c not in ("shard", "source_shard")]
-    personas = warehouse.rows(
-        f"SELECT {', '.join(hub_cols)}, shard AS source_shard FROM personas "
-        f"ORDER BY {_METHOD_ORDER}, depth, persona_id, doc_id, parent_persona_id NULLS FIRST")
-    survivors, log, first = [], [], {}
+    # Only the four columns the decisions need come into Python, as columns, not row dicts;
+    # the hub rows themselves are copied inside DuckDB from `personas`.
+    columns = warehouse.arrow(
+        f"SELECT persona_id, persona, method, shard AS source_shard FROM personas "
+        f"ORDER BY {_METHOD_ORDER}, {_TIE_ORDER}").to_pydict()
+    ids, texts = columns["persona_id"], columns["persona"]
+    methods, source_shards = columns["method"], columns["source_shard"]
+    del columns
+    fingerprint = warehouse.rows(_FINGERPRINT)[0]
+    total = len(ids)
+
+    log: list[dict] = []
+
+    def drop(i: int, stage: str, duplicate_of: str | None, similarity: float | None,
+             text: str | None = None) -> None:
+        log.append({"persona_id": ids[i], "persona": texts[i] if text is None else text,
+                    "method": methods[i], "source_shard": source_shards[i], "stage": stage,
+                    "duplicate_of": duplicate_of, "similarity": similarity})
+
+    survivors: list[int] = []  # positions, in decision order
+    seen: set[str] = set()
     filtered = 0
-    for p in personas:
-        reason = hub_filter_reason(p["persona"], config.min_words, config.max_words)
+    for i in range(total):
+        reason = hub_filter_reason(texts[i], config.min_words, config.max_words)
         if reason is not None:
             filtered += 1
-            log.append({"persona_id": p["persona_id"], "persona": redact(p["persona"]),
-                        "method": p["method"], "source_shard": p["source_shard"],
-                        "stage": f"filter:{reason}", "duplicate_of": None, "similarity": None})
-            continue
-        if p["persona_id"] in first:
-            log.append({"persona_id": p["persona_id"], "persona": p["persona"],
-                        "method": p["method"], "source_shard": p["source_shard"],
-                        "stage": "exact", "duplicate_of": first[p["persona_id"]],
-                        "similarity": 1.0})
+            drop(i, f"filter:{reason}", None, None, text=redact(texts[i]))
+        elif ids[i] in seen:
+            drop(i, "exact", ids[i], 1.0)
         else:
-            first[p["persona_id"]] = p["persona_id"]
-            survivors.append(p)
-    dropped = near_duplicates([p["persona"] for p in survivors], config.minhash_threshold,
+            seen.add(ids[i])
+            survivors.append(i)
+    del seen
+    context.log.info(f"persona_hub: {total} personas read, {filtered} filtered, "
+                     f"{total - filtered - len(survivors)} exact duplicates")
+    dropped = near_duplicates([texts[i] for i in survivors], config.minhash_threshold,
                               config.num_perm, config.bands, config.rows)
-    dropped_idx = {d.index for d in dropped}
     for d in dropped:
-        p = survivors[d.index]
-        log.append({"persona_id": p["persona_id"], "persona": p["persona"], "method": p["method"],
-                    "source_shard": p["source_shard"], "stage": "minhash",
-                    "duplicate_of": survivors[d.duplicate_of]["persona_id"],
-                    "similarity": round(d.similarity, 4)})
-    after_minhash = [p for i, p in enumerate(survivors) if i not in dropped_idx]
+        drop(survivors[d.index], "minhash", ids[survivors[d.duplicate_of]],
+             round(d.similarity, 4))
+    dropped_idx = {d.index for d in dropped}
+    after_minhash = [pos for k, pos in enumerate(survivors) if k not in dropped_idx]
+    del dropped_idx
+    context.log.info(f"persona_hub: {len(dropped)} MinHash near duplicates "
+                     f"(Jaccard >= {config.minhash_threshold})")
     embedding_stats: dict = {"embedding_near_duplicates": 0}
     kept = after_minhash
     kept_vectors = None
     if config.embedding_dedup and after_minhash:
         encoder = embeddings.build()
         started = time.perf_counter()
-        vectors = encoder.encode([p["persona"] for p in after_minhash])
+        vectors = encoder.encode([texts[i] for i in after_minhash])
         encoded = time.perf_counter()
         emb_dropped = embedding_near_duplicates(vectors, config.embedding_threshold,
                                                 index=config.embedding_index,
                                                 assume_normalized=True)
         finished = time.perf_counter()
         for d in emb_dropped:
-            p = after_minhash[d.index]
-            log.append({"persona_id": p["persona_id"], "persona": p["persona"],
-                        "method": p["method"], "source_shard": p["source_shard"],
-                        "stage": "embedding",
-                        "duplicate_of": after_minhash[d.duplicate_of]["persona_id"],
-                        "similarity": round(d.similarity, 4)})
+            drop(after_minhash[d.index], "embedding", ids[after_minhash[d.duplicate_of]],
+                 round(d.similarity, 4))
         emb_idx = {d.index for d in emb_dropped}
-        kept_rows = [i for i in range(len(after_minhash)) if i not in emb_idx]
-        kept = [after_minhash[i] for i in kept_rows]
+        kept_rows = [k for k in range(len(after_minhash)) if k not in emb_idx]
+        kept = [after_minhash[k] for k in kept_rows]
         kept_vectors = vectors[kept_rows]
+        del vectors
         embedding_stats = {
             "embedding_near_duplicates": len(emb_dropped),
             "embedding_encoder": embeddings.describe(),
@@ -148,58 +184,67 @@ def persona_hub(
                          f"{config.embedding_threshold}): {len(after_minhash)} personas encoded "
                          f"in {encoded - started:.1f} s, {len(emb_dropped)} dropped in "
                          f"{finished - encoded:.1f} s")
-    hub = [{**p, "shard": shard_of(p["persona_id"], SETTINGS.num_shards)} for p in kept]
+    kept_table = pa.table({
+        "persona_id": pa.array([ids[i] for i in kept], pa.string()),
+        "hub_shard": pa.array([shard_of(ids[i], SETTINGS.num_shards) for i in kept],
+                              pa.int64())})
     warehouse.replace_partitions([
-        ("persona_hub", {}, to_arrow("persona_hub", hub)),
+        ("persona_hub", {}, QueryRows(_HUB_FROM_PERSONAS, {"kept": kept_table})),
         ("persona_dedup_log", {}, to_arrow("persona_dedup_log", log)),
-    ])
+    ], guards=[(_FINGERPRINT, fingerprint,
+                "the personas table changed while persona_hub was curating it; "
+                "materialize persona_hub again")])
+    del kept_table
 
     stored = warehouse.rows("SELECT count(*) AS n, count(DISTINCT persona_id) AS ids "
                             "FROM persona_hub")[0]
     logged = warehouse.scalar("SELECT count(*) FROM persona_dedup_log")
-    remaining = near_duplicates([p["persona"] for p in hub], config.minhash_threshold,
+    hub_texts = [texts[i] for i in kept]
+    remaining = near_duplicates(hub_texts, config.minhash_threshold,
                                 config.num_perm, config.bands, config.rows)
     exact = sum(1 for e in log if e["stage"] == "exact")
     remaining_emb = _embedding_pairs_left(kept_vectors, config)
-    funnel = {"personas_in": len(personas), "after_filters": len(personas) - filtered,
+    funnel = {"personas_in": total, "after_filters": total - filtered,
               "after_exact": len(survivors), "after_minhash": len(after_minhash),
-              "after_embedding": len(hub)}
-    pii_leaks = sum(1 for p in hub if find_pii(p["persona"]))
-    per_shard = {str(s): sum(1 for p in hub if p["shard"] == s)
-                 for s in range(SETTINGS.num_shards)}
-    context.log.info(f"persona_hub: {len(personas)} in, {filtered} filtered, {exact} exact, "
+              "after_embedding": len(kept)}
+    pii_leaks = sum(1 for text in hub_texts if find_pii(text))
+    per_shard = {str(r["shard"]): r["n"] for r in warehouse.rows(
+        "SELECT shard, count(*) AS n FROM persona_hub GROUP BY shard ORDER BY shard")}
+    preview = warehouse.rows("SELECT persona_id, method, depth, persona FROM persona_hub "
+                             "ORDER BY persona_id LIMIT 10")
+    context.log.info(f"persona_hub: {total} in, {filtered} filtered, {exact} exact, "
                      f"{len(dropped)} MinHash and {embedding_stats['embedding_near_duplicates']} "
-                     f"embedding near duplicates dropped, {len(hub)} kept")
+                     f"embedding near duplicates dropped, {len(kept)} kept")
     return MaterializeResult(
         metadata={
-            "personas_in": len(personas),
+            "personas_in": total,
             "filtered": filtered,
             "exact_duplicates": exact,
             "near_duplicates": len(dropped),
             **embedding_stats,
-            "hub_size": len(hub),
-            "dedup_ratio": round(1 - len(hub) / len(personas), 4) if personas else 0.0,
+            "hub_size": len(kept),
+            "dedup_ratio": round(1 - len(kept) / total, 4) if total else 0.0,
             **{f"drop_ratio_{stage}": _ratio(funnel[before], funnel[after])
                for stage, before, after in _FUNNEL_STEPS},
             "dedup_funnel": MetadataValue.md(plots.svg_markdown(plots.funnel_svg(
                 list(funnel.items()), title="Persona dedup funnel"), "dedup funnel")),
             "persona_length_histogram": MetadataValue.md(plots.svg_markdown(
-                plots.histogram_svg([len(p["persona"].split()) for p in hub],
+                plots.histogram_svg([len(text.split()) for text in hub_texts],
                                     title="Hub persona length", x_label="words"),
                 "persona length histogram")),
             "lsh_recall_at_threshold": round(
                 band_recall(config.minhash_threshold, config.bands, config.rows), 6),
             "personas_per_shard": per_shard,
-            "preview": MetadataValue.md(markdown.table(hub[:10], ["persona_id", "method",
-                                                                  "depth", "persona"])),
+            "preview": MetadataValue.md(markdown.table(preview, ["persona_id", "method",
+                                                                 "depth", "persona"])),
             "dedup_log_preview": MetadataValue.md(markdown.table(
                 log[:10], ["stage", "similarity", "persona", "duplicate_of"])),
         },
         check_results=[
             AssetCheckResult(check_name="hub_accounted",
-                             passed=len(personas) == stored["n"] + logged,
+                             passed=total == stored["n"] + logged,
                              severity=AssetCheckSeverity.ERROR,
-                             metadata={"in": len(personas), "hub": stored["n"], "log": logged}),
+                             metadata={"in": total, "hub": stored["n"], "log": logged}),
             AssetCheckResult(check_name="hub_unique_ids", passed=stored["n"] == stored["ids"],
                              severity=AssetCheckSeverity.ERROR,
                              metadata={"rows": stored["n"], "distinct_ids": stored["ids"]}),
@@ -209,7 +254,7 @@ def persona_hub(
             AssetCheckResult(check_name="hub_no_embedding_near_duplicates",
                              passed=not remaining_emb, severity=AssetCheckSeverity.WARN,
                              metadata={"pairs_above_threshold": len(remaining_emb),
-                                       "sample": min(len(hub), config.check_sample),
+                                       "sample": min(len(kept), config.check_sample),
                                        "checked": kept_vectors is not None}),
             AssetCheckResult(check_name="hub_no_pii", passed=pii_leaks == 0,
                              severity=AssetCheckSeverity.ERROR,

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass
 from typing import Any
 
 import duckdb
@@ -27,6 +29,23 @@ def _where(table: str, where: Mapping[str, Any]) -> tuple[str, list[Any]]:
     return " AND ".join(f'"{col}" = ?' for col in where), list(where.values())
 
 
+@dataclass(frozen=True)
+class QueryRows:
+    """New rows for a partition, produced inside the write transaction by a SELECT written in
+    code over the warehouse's tables and the registered Arrow ``inputs``.
+
+    Large rows then never pass through Python: the caller sends only its decisions (for
+    example the IDs to keep) and DuckDB copies the rows.
+    """
+
+    sql: str
+    inputs: Mapping[str, pa.Table] = dataclasses.field(default_factory=dict)
+
+
+class ConcurrentChangeError(RuntimeError):
+    """A table the write depended on changed between reading it and writing the result."""
+
+
 class WarehouseResource(ConfigurableResource):
     """The DuckDB file that holds every intermediate table of the pipeline."""
 
@@ -42,25 +61,44 @@ class WarehouseResource(ConfigurableResource):
                 _add_missing_columns(conn, table)
             yield conn
 
-    def replace_partitions(self, writes: Sequence[tuple[str, Mapping[str, Any], pa.Table]]) -> None:
+    def replace_partitions(
+        self, writes: Sequence[tuple[str, Mapping[str, Any], pa.Table | QueryRows]],
+        guards: Sequence[tuple[str, Mapping[str, Any], str]] = (),
+    ) -> None:
         """Replace several partitions in ONE transaction: all new rows land, or none do.
 
         Each write is ``(table, where, rows)``: rows matching ``where`` are deleted, then
-        ``rows`` are inserted in bulk from Arrow.
+        ``rows`` are inserted in bulk, from Arrow or from a ``QueryRows`` SELECT.
+
+        Each guard is ``(sql, expected_first_row, message)``: inside the transaction, before
+        anything is deleted, the query must still return ``expected_first_row`` (read earlier
+        by the caller), or nothing is written and ``ConcurrentChangeError(message)`` raised.
         """
         checked = []
         for table, where, rows in writes:
             if table not in TABLES:
                 raise KeyError(f"unknown table {table!r}")
-            if rows.schema != TABLES[table]:
+            if isinstance(rows, pa.Table) and rows.schema != TABLES[table]:
                 rows = rows.select(TABLES[table].names).cast(TABLES[table])
             checked.append((table, where, rows))
         with self.session() as conn:
             conn.execute("BEGIN TRANSACTION")
             try:
+                for sql, expected, message in guards:
+                    cur = conn.execute(sql)
+                    names = [d[0] for d in cur.description]
+                    if dict(zip(names, cur.fetchone(), strict=True)) != dict(expected):
+                        raise ConcurrentChangeError(message)
                 for i, (table, where, rows) in enumerate(checked):
                     clause, params = _where(table, where)
                     conn.execute(f'DELETE FROM "{table}" WHERE {clause}', params)
+                    if isinstance(rows, QueryRows):
+                        for name, data in rows.inputs.items():
+                            conn.register(name, data)
+                        conn.execute(f'INSERT INTO "{table}" BY NAME {rows.sql}')
+                        for name in rows.inputs:
+                            conn.unregister(name)
+                        continue
                     name = f"incoming_{i}"
                     conn.register(name, rows)
                     conn.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM {name}')
@@ -81,6 +119,11 @@ class WarehouseResource(ConfigurableResource):
             cur = conn.execute(sql, list(params))
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
+
+    def arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
+        """Run a read query written in code and return its result as one Arrow table."""
+        with self.session() as conn:
+            return conn.sql(sql, params=list(params) or None).to_arrow_table()
 
     def scalar(self, sql: str, params: Sequence[Any] = ()) -> Any:
         """First column of the first row of a read query."""
