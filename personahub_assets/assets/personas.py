@@ -24,6 +24,7 @@ from personahub_assets.partitions import shard_partitions
 from personahub_assets.prompts import persona_to_persona, text_to_persona
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
+from personahub_assets.settings import SETTINGS
 
 _PROVENANCE_COLUMNS = ("backend", "model", "template", "template_version", "sampling_params")
 
@@ -119,7 +120,7 @@ def _persona_metadata(kept, rejected, results) -> dict[str, Any]:
     partitions_def=shard_partitions,
     deps=["web_documents"],
     group_name="personas",
-    kinds={"duckdb", "llm"},
+    kinds={"duckdb", "llm", SETTINGS.llm_backend},
     check_specs=[
         AssetCheckSpec("text_personas_accounted", asset="text_personas", blocking=True,
                        description="Every model call became a kept or a rejected persona."),
@@ -183,7 +184,7 @@ def text_personas(
     partitions_def=shard_partitions,
     deps=["text_personas"],
     group_name="personas",
-    kinds={"duckdb", "llm"},
+    kinds={"duckdb", "llm", SETTINGS.llm_backend},
     check_specs=[
         AssetCheckSpec("relation_personas_accounted", asset="relation_personas", blocking=True,
                        description="Every model call became a kept or a rejected persona."),

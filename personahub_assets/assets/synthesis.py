@@ -27,6 +27,7 @@ from personahub_assets.prompts import DOMAIN_RULES, MODES, SYNTHESIS_TEMPLATES, 
 from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
+from personahub_assets.settings import SETTINGS
 
 
 class SynthesisConfig(Config):
@@ -44,7 +45,7 @@ class SynthesisConfig(Config):
     backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=6),
     deps=["persona_hub"],
     group_name="synthesis",
-    kinds={"duckdb", "llm"},
+    kinds={"duckdb", "llm", SETTINGS.llm_backend},
     check_specs=[
         AssetCheckSpec("samples_provenance", asset="synthetic_data", blocking=True,
                        description="Every sample records persona, template, model and params."),

@@ -24,6 +24,7 @@ from personahub_assets.partitions import shard_partitions
 from personahub_assets.prompts import math_solution
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
+from personahub_assets.settings import SETTINGS
 
 
 class MathVerificationConfig(Config):
@@ -38,7 +39,7 @@ class MathVerificationConfig(Config):
     deps=[AssetDep("synthetic_data", partition_mapping=MultiToSingleDimensionPartitionMapping(
         partition_dimension_name="shard"))],
     group_name="quality",
-    kinds={"duckdb", "llm"},
+    kinds={"duckdb", "llm", SETTINGS.llm_backend},
     check_specs=[AssetCheckSpec("every_problem_solved_k_times", asset="math_verification",
                                 blocking=True,
                                 description="Each valid math problem has k solutions and one "
