@@ -292,3 +292,18 @@ def test_persona_hub_checks_tab_shows_them_passed(ui, page, shots):
     sync_api.expect(page.get_by_text("Evaluation result")).to_be_visible()
     sync_api.expect(page.get_by_text("Passed", exact=True)).to_be_visible()
     page.screenshot(path=str(shots / "persona-hub-checks.png"), full_page=True)
+
+
+def test_persona_hub_plots_render_as_images(ui, page, shots):
+    """The dedup funnel, drawn as an SVG in markdown metadata, opens and decodes in the UI."""
+    base, _ = ui
+    page.goto(f"{base}/assets/persona_hub", wait_until="networkidle")
+    row = page.locator("tr").filter(has=page.get_by_text("dedup_funnel", exact=True))
+    sync_api.expect(row).to_have_count(1)
+    row.get_by_text("[Show Markdown]").click()
+    image = page.locator('img[src^="data:image/svg+xml;base64,"]').last
+    sync_api.expect(image).to_be_visible()
+    sync_api.expect(image).to_have_attribute("alt", "dedup funnel")
+    assert image.evaluate("img => img.complete && img.naturalWidth") > 0  # decoded, not broken
+    page.wait_for_timeout(300)
+    page.screenshot(path=str(shots / "persona-hub-funnel.png"), full_page=True)
