@@ -15,7 +15,6 @@ Writes benchmarks/results/curation.json.
 import argparse
 import json
 import os
-import platform
 import subprocess
 import sys
 import tempfile
@@ -25,6 +24,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "benchmarks"))
+
+from machine import describe  # noqa: E402 - after the path set-up
 
 WORKER = r"""
 import json, resource, sys, time
@@ -137,8 +138,7 @@ def main() -> None:
                             "models and the data)",
             "personas_arrow_gib": "size of the personas table as Arrow in memory",
         },
-        "machine": {"cores": os.cpu_count(), "platform": platform.platform(),
-                    "python": platform.python_version(),
+        "machine": {**describe(),
                     "load_average_at_start": [round(x, 2) for x in load_start],
                     "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
         "total_seconds": round(time.perf_counter() - started, 1),

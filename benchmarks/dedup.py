@@ -37,6 +37,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -531,7 +532,7 @@ def main() -> None:
         "benchmark": "MinHash near-duplicate dedup of persona-like texts (word 1-gram sets)",
         "command": " ".join(["python benchmarks/dedup.py", *sys.argv[1:]]),
         "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-        "machine": {"cores": os.cpu_count(), "cpu": _cpu_model(),
+        "machine": {"cores": os.cpu_count(), "cpu": cpu_model(),
                     "platform": platform.platform(), "python": platform.python_version(),
                     "numpy": np.__version__,
                     "load_average_at_start": [round(x, 2) for x in load_at_start],
@@ -576,13 +577,6 @@ def main() -> None:
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))
-
-
-def _cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 if __name__ == "__main__":

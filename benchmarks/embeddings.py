@@ -34,6 +34,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
+from machine import cpu_model
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -359,7 +360,7 @@ def main() -> None:
             "encode_seconds": round(encode_seconds, 1), "dropped": int(dropped.sum()),
             "planted_dropped_share": _planted_recall(big_planted, dropped)}
 
-    result["machine"] = {"cores": os.cpu_count(), "cpu": _cpu_model(),
+    result["machine"] = {"cores": os.cpu_count(), "cpu": cpu_model(),
                          "platform": platform.platform(), "python": platform.python_version(),
                          "numpy": np.__version__, "packages": _versions(),
                          "load_average_at_start": [round(x, 2) for x in load_at_start],
@@ -387,13 +388,6 @@ def _versions() -> dict:
         except PackageNotFoundError:
             out[name] = None
     return out
-
-
-def _cpu_model() -> str:
-    for line in Path("/proc/cpuinfo").read_text().splitlines():
-        if line.startswith("model name"):
-            return line.split(":", 1)[1].strip()
-    return platform.processor()
 
 
 if __name__ == "__main__":

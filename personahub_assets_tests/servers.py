@@ -21,6 +21,20 @@ import httpx
 
 
 @contextmanager
+def loopback_server(handler: type[BaseHTTPRequestHandler]) -> Iterator[str]:
+    """Serve ``handler`` on a free 127.0.0.1 port in a thread; yield ``http://127.0.0.1:PORT``."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+
+
+@contextmanager
 def embeddings_api(encoder, model: str = "all-MiniLM-L6-v2",
                    api_key: str = "") -> Iterator[tuple[str, list[dict]]]:
     """Serve ``POST /v1/embeddings`` (the OpenAI protocol) over a real local encoder.
@@ -51,15 +65,8 @@ def embeddings_api(encoder, model: str = "all-MiniLM-L6-v2",
             _send(self, 200, {"object": "list", "model": model, "data": data,
                               "usage": {"prompt_tokens": 0, "total_tokens": 0}})
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with loopback_server(Handler) as base:
+        yield base + "/v1", seen
 
 
 def free_port() -> int:

@@ -11,10 +11,9 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
-import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from pathlib import Path
 
 import numpy as np
@@ -35,6 +34,7 @@ from personahub_assets.lib.embeddings import (
     normalize,
     static_model_exists,
 )
+from personahub_assets_tests.servers import loopback_server
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
@@ -421,15 +421,8 @@ def embeddings_server(fail_first: int = 0, status: int = 503) -> Iterator[tuple[
         def log_message(self, *args):
             pass
 
-    server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, args=(0.05,), daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_address[1]}/v1", seen
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with loopback_server(Handler) as base:
+        yield base + "/v1", seen
 
 
 def test_openai_client_batches_orders_and_normalizes():
