@@ -108,6 +108,8 @@ def persona_hub(
     shallower before deeper, then by persona ID. Every dropped persona goes to
     ``persona_dedup_log`` with the persona it duplicates.
     """
+    # Read before the rows: a change in between then fails the write's guard, never passes it.
+    fingerprint = warehouse.rows(_FINGERPRINT)[0]
     # Only the four columns the decisions need come into Python, as columns, not row dicts;
     # the hub rows themselves are copied inside DuckDB from `personas`.
     columns = warehouse.arrow(
@@ -116,7 +118,6 @@ def persona_hub(
     ids, texts = columns["persona_id"], columns["persona"]
     methods, source_shards = columns["method"], columns["source_shard"]
     del columns
-    fingerprint = warehouse.rows(_FINGERPRINT)[0]
     total = len(ids)
 
     log: list[dict] = []
