@@ -37,7 +37,6 @@ import contextlib
 import functools
 import math
 import os
-import random
 import shutil
 import tempfile
 import time
@@ -48,11 +47,12 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 import httpx
 import numpy as np
 
+from personahub_assets.lib.retry import RETRY_STATUS, RetryPolicy
+
 STATIC_MODEL_ENV = "PERSONAHUB_STATIC_MODEL_DIR"
 STATIC_MODEL_SUBDIR = Path("personahub-assets") / "models" / "minilm-static"
 DEFAULT_THRESHOLD = 0.9
 EXACT_INDEX_MAX_ITEMS = 100_000
-_RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
 _KEPT_CHUNK = 16_384
 _HEAD_DIMS = 64
 _BOUND_SLACK = 1e-4
@@ -336,6 +336,7 @@ class OpenAIEmbeddingsEncoder:
         self.batch_size = batch_size
         self.timeout_s = timeout_s
         self.max_retries = max_retries
+        self._retry = RetryPolicy(max_retries=max_retries)
         self.dimensions = dimensions
         self._client = client
         self.requests_sent = 0
@@ -378,23 +379,12 @@ class OpenAIEmbeddingsEncoder:
                 if response.status_code == 200:
                     return _parse_embeddings(response, len(batch))
                 last_error = f"HTTP {response.status_code}: {response.text[:200]}"
-                if response.status_code not in _RETRY_STATUS:
+                if response.status_code not in RETRY_STATUS:
                     break
                 retry_after = response.headers.get("retry-after")
             if attempt < self.max_retries:
-                time.sleep(_retry_delay(attempt, retry_after))
+                time.sleep(self._retry.delay(attempt, retry_after))
         raise EmbeddingsAPIError(f"embeddings request to {url} failed: {last_error}")
-
-
-def _retry_delay(attempt: int, retry_after: str | None, base_s: float = 0.5,
-                 cap_s: float = 30.0) -> float:
-    """Seconds before retry ``attempt`` (0-based): ``Retry-After`` if given, else backoff."""
-    if retry_after:
-        try:
-            return min(max(float(retry_after), 0.0), 60.0)
-        except ValueError:
-            pass
-    return min(base_s * 2**attempt, cap_s) + random.uniform(0, base_s)
 
 
 def _parse_embeddings(response: httpx.Response, expected: int) -> list[list[float]]:

@@ -9,38 +9,18 @@ from __future__ import annotations
 
 import asyncio
 import json
-import random
 import time
 from collections import deque
-from dataclasses import dataclass
 from typing import Any
 
 import httpx
 
 from personahub_assets.lib.generation import GenerationRequest, GenerationResult
+from personahub_assets.lib.retry import RETRY_STATUS, RetryPolicy
 
-RETRY_STATUS = frozenset({408, 409, 425, 429, 500, 502, 503, 504})
+__all__ = ["RETRY_STATUS", "OpenAICompatBackend", "RateLimiter", "RetryPolicy"]
+
 JSON_MODES = ("response_format", "llamacpp_grammar", "guided_json", "none")
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    """How failed calls are retried."""
-
-    max_retries: int = 4
-    backoff_base_s: float = 0.5
-    backoff_max_s: float = 30.0
-    retry_after_max_s: float = 60.0
-
-    def delay(self, attempt: int, retry_after: str | None) -> float:
-        """Seconds to wait before retry ``attempt`` (0-based)."""
-        if retry_after:
-            try:
-                return min(float(retry_after), self.retry_after_max_s)
-            except ValueError:
-                pass
-        backoff = min(self.backoff_base_s * 2**attempt, self.backoff_max_s)
-        return backoff + random.uniform(0, self.backoff_base_s)
 
 
 class RateLimiter:
