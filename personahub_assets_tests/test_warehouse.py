@@ -100,3 +100,40 @@ def test_query_rows_copy_inside_duckdb_and_a_changed_input_blocks_the_write(tmp_
         wh.replace_partitions([("documents", {"shard": 0}, _docs(0, 1, tag="x"))],
                               guards=[(count, seen, "moved")])
     assert wh.scalar("SELECT count(*) FROM documents WHERE shard = 0") == 4
+
+
+def _write_on_a_full_disk(path: str, errors) -> None:
+    """Replace a partition with writes capped just above the file's size, as on a full disk."""
+    import os
+    import resource
+    import signal
+
+    signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a capped write fails with EFBIG instead
+    cap = os.path.getsize(path) + 200_000
+    resource.setrlimit(resource.RLIMIT_FSIZE, (cap, cap))
+    rows = to_arrow("documents", [
+        {"doc_id": f"big{i}", "shard": 0, "text": os.urandom(64).hex()} for i in range(20_000)])
+    try:
+        WarehouseResource(path=path).replace_partition("documents", {"shard": 0}, rows)
+        errors.put("no error")
+    except Exception as exc:  # noqa: BLE001 - the message is what the test checks
+        errors.put(f"{type(exc).__name__}: {exc}")
+
+
+def test_a_failed_commit_reports_its_real_cause_and_keeps_the_data(tmp_path):
+    path = str(tmp_path / "w.duckdb")
+    wh = WarehouseResource(path=path)
+    wh.replace_partition("documents", {"shard": 0}, _docs(0, 3))
+    wh.compact()  # fold the log into the file, so the file size is the data's
+    ctx = mp.get_context("spawn")
+    errors = ctx.Queue()
+    proc = ctx.Process(target=_write_on_a_full_disk, args=(path, errors))
+    proc.start()
+    proc.join(120)
+    message = errors.get(timeout=10)
+    # The COMMIT itself failed (the write-ahead log could not grow); that is what the user
+    # sees, never the follow-up "cannot rollback - no transaction is active".
+    assert "Failed to commit" in message and "File too large" in message, message
+    assert "cannot rollback" not in message
+    assert wh.scalar("SELECT count(*) FROM documents WHERE shard = 0") == 3
+    assert wh.scalar("SELECT count(*) FROM documents WHERE doc_id LIKE 'big%'") == 0

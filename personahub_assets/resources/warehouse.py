@@ -1,8 +1,12 @@
-"""The DuckDB warehouse resource: short locked sessions and atomic partition replacement."""
+"""The warehouse resource: short sessions and atomic partition replacement, on a local DuckDB
+file (the default) or on a DuckLake shared by many machines (cluster mode), with one SQL."""
 
 from __future__ import annotations
 
 import dataclasses
+import logging
+import os
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -14,8 +18,16 @@ from dagster import ConfigurableResource
 from pydantic import Field
 
 from personahub_assets.lib.faults import fault_point
+from personahub_assets.lib.retry import RetryPolicy
 from personahub_assets.lib.tables import TABLES, ddl
-from personahub_assets.resources.duckdb_session import locked_connection
+from personahub_assets.resources.duckdb_session import (
+    LakeTarget,
+    catalog_lock,
+    lake_connection,
+    locked_connection,
+)
+
+logger = logging.getLogger(__name__)
 
 
 def _where(table: str, where: Mapping[str, Any]) -> tuple[str, list[Any]]:
@@ -46,19 +58,62 @@ class ConcurrentChangeError(RuntimeError):
     """A table the write depended on changed between reading it and writing the result."""
 
 
+class CommitConflictError(RuntimeError):
+    """Concurrent writers kept conflicting on a DuckLake table after every retry."""
+
+
+def is_commit_conflict(exc: BaseException) -> bool:
+    """True for a DuckLake commit that lost a race with another writer (worth a retry)."""
+    return isinstance(exc, duckdb.TransactionException) and "conflict" in str(exc).lower()
+
+
+# (pid, lake) pairs whose tables this process has already created or brought up to date.
+_LAKES_READY: set[tuple[int, LakeTarget]] = set()
+
+
 class WarehouseResource(ConfigurableResource):
-    """The DuckDB file that holds every intermediate table of the pipeline."""
+    """Every intermediate table of the pipeline: a local DuckDB file (the default), or a
+    DuckLake whose catalog is in Postgres and whose Parquet files are on a shared path.
+
+    Set ``catalog`` (a libpq connection string, no password: libpq reads ``PGPASSWORD``) and
+    ``data_path`` for cluster mode; the SQL is the same in both modes.
+    """
 
     path: str = Field(default="data/warehouse.duckdb", description="DuckDB database file.")
     lock_timeout_s: float = Field(default=600.0, description="Seconds to wait for the file lock.")
+    catalog: str = Field(default="", description="DuckLake catalog in Postgres, as a libpq "
+                                                 "connection string without the password; "
+                                                 "empty = the local file.")
+    data_path: str = Field(default="", description="Where the DuckLake's Parquet files go: a "
+                                                   "folder every worker mounts, or s3://...")
+    commit_retries: int = Field(default=8, description="Retries of a partition write whose "
+                                                       "DuckLake commit conflicted.")
+
+    @property
+    def is_lake(self) -> bool:
+        """Whether this warehouse is a DuckLake (cluster mode)."""
+        return bool(self.catalog)
+
+    @property
+    def lake(self) -> LakeTarget:
+        return LakeTarget(self.catalog, self.data_path)
 
     @contextmanager
     def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short session with every table created; do not call a model inside it."""
+        if self.is_lake:
+            target = self.lake
+            with lake_connection(target) as conn:
+                if (os.getpid(), target) not in _LAKES_READY:
+                    # Tables are created once per process, under the catalog's lock, so two
+                    # first writers never race to create the same table.
+                    with catalog_lock(target.catalog):
+                        _create_tables(conn)
+                    _LAKES_READY.add((os.getpid(), target))
+                yield conn
+            return
         with locked_connection(self.path, self.lock_timeout_s) as conn:
-            for table in TABLES:
-                conn.execute(ddl(table))
-                _add_missing_columns(conn, table)
+            _create_tables(conn)
             yield conn
 
     def replace_partitions(
@@ -81,6 +136,30 @@ class WarehouseResource(ConfigurableResource):
             if isinstance(rows, pa.Table) and rows.schema != TABLES[table]:
                 rows = rows.select(TABLES[table].names).cast(TABLES[table])
             checked.append((table, where, rows))
+        self._retrying(lambda: self._write_once(checked, guards),
+                       ", ".join(sorted({t for t, _, _ in checked})))
+
+    def _retrying(self, attempt_once, label: str):
+        """Run ``attempt_once``; a DuckLake commit conflict is retried by the project's one
+        retry policy, and any other error (and the last conflict) reaches the caller."""
+        policy = RetryPolicy(max_retries=self.commit_retries, backoff_base_s=0.05,
+                             backoff_max_s=2.0)
+        for attempt in range(policy.max_retries + 1):
+            try:
+                return attempt_once()
+            except duckdb.TransactionException as exc:
+                if not (self.is_lake and is_commit_conflict(exc)):
+                    raise
+                if attempt == policy.max_retries:
+                    raise CommitConflictError(
+                        f"{label}: still conflicting after {attempt + 1} attempts: {exc}"
+                    ) from exc
+                delay = policy.delay(attempt, None)
+                logger.info("commit conflict on %s; retry %d in %.2fs", label, attempt + 1, delay)
+                time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _write_once(self, checked, guards) -> None:
         with self.session() as conn:
             conn.execute("BEGIN TRANSACTION")
             try:
@@ -106,8 +185,51 @@ class WarehouseResource(ConfigurableResource):
                 fault_point("warehouse_before_commit")
                 conn.execute("COMMIT")
             except BaseException:
-                conn.execute("ROLLBACK")
+                _rollback_if_open(conn)
                 raise
+
+    def compact(self, retain_snapshots_s: float = 86400.0) -> dict[str, int]:
+        """Maintenance: merge the small files that many partition writes leave behind.
+
+        On a DuckLake: inlined rows are flushed to Parquet, adjacent small files merged, files
+        with many deleted rows rewritten, snapshots older than ``retain_snapshots_s`` expired
+        and the files no snapshot needs any more deleted (DuckLake's own functions). On the
+        local file: a CHECKPOINT folds the write-ahead log into the database.
+        """
+        if not self.is_lake:
+            with self.session() as conn:
+                conn.execute("CHECKPOINT")
+            return {"checkpoints": 1}
+        lake = self.lake.alias
+        files = ("SELECT count(*) AS data_files, count(delete_file) AS delete_files "
+                 f"FROM ducklake_list_files('{lake}', ?)")
+
+        def file_counts(conn) -> tuple[int, int]:
+            totals = [0, 0]
+            for table in TABLES:
+                data, deletes = conn.execute(files, [table]).fetchone()
+                totals[0] += data
+                totals[1] += deletes
+            return totals[0], totals[1]
+
+        def run(conn, sql: str, *params) -> int:
+            return self._retrying(lambda: conn.execute(sql, list(params)).fetchone()[0], sql)
+
+        with self.session() as conn:
+            before = file_counts(conn)
+            run(conn, f"SELECT count(*) FROM ducklake_flush_inlined_data('{lake}')")
+            run(conn, f"SELECT count(*) FROM ducklake_merge_adjacent_files('{lake}')")
+            run(conn, f"SELECT count(*) FROM ducklake_rewrite_data_files('{lake}')")
+            expired = run(conn, "SELECT count(*) FROM ducklake_expire_snapshots("
+                                f"'{lake}', older_than => now() - to_seconds(?::DOUBLE))",
+                          retain_snapshots_s)
+            removed = run(conn, "SELECT count(*) FROM ducklake_cleanup_old_files("
+                                f"'{lake}', older_than => now() - to_seconds(?::DOUBLE))",
+                          retain_snapshots_s)
+            after = file_counts(conn)
+        return {"data_files_before": before[0], "delete_files_before": before[1],
+                "data_files_after": after[0], "delete_files_after": after[1],
+                "snapshots_expired": expired, "files_removed": removed}
 
     def replace_partition(self, table: str, where: Mapping[str, Any], rows: pa.Table) -> None:
         """Replace one partition of one table atomically (see :meth:`replace_partitions`)."""
@@ -137,10 +259,29 @@ class WarehouseResource(ConfigurableResource):
             return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in TABLES}
 
 
+def _rollback_if_open(conn: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction, if any, without hiding the error being handled.
+
+    A failed COMMIT (a full disk, a DuckLake conflict) ends the transaction itself; a ROLLBACK
+    then fails with "no transaction is active", which must never replace the real cause.
+    """
+    try:
+        conn.execute("ROLLBACK")
+    except duckdb.Error as exc:
+        logger.debug("no rollback needed: %s", exc)
+
+
+def _create_tables(conn: duckdb.DuckDBPyConnection) -> None:
+    for table in TABLES:
+        conn.execute(ddl(table))
+        _add_missing_columns(conn, table)
+
+
 def _add_missing_columns(conn: duckdb.DuckDBPyConnection, table: str) -> None:
     """Bring a table made by an older version up to the current schema by adding columns."""
     existing = {r[0] for r in conn.execute(
-        "SELECT column_name FROM information_schema.columns WHERE table_name = ?", [table]
+        "SELECT column_name FROM information_schema.columns "
+        "WHERE table_name = ? AND table_catalog = current_database()", [table]
     ).fetchall()}
     for field in TABLES[table]:
         if field.name not in existing:
