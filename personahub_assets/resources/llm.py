@@ -13,15 +13,14 @@ from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
 from personahub_assets.lib.generation import GenerationRequest, GenerationResult
-from personahub_assets.resources.duckdb_session import locked_connection
+from personahub_assets.resources.response_cache import (
+    LocalResponseCache,
+    PostgresResponseCache,
+    ResponseCache,
+)
 
 BACKENDS = ("llamacpp", "openai", "vllm")
 PROMPT_STYLES = ("completion", "chat")
-
-_CACHE_DDL = (
-    "CREATE TABLE IF NOT EXISTS llm_cache (key VARCHAR PRIMARY KEY, backend VARCHAR, "
-    "model VARCHAR, result_json VARCHAR, created_at TIMESTAMP DEFAULT current_timestamp)"
-)
 
 default_logger = logging.getLogger("personahub_assets.llm")
 
@@ -47,6 +46,10 @@ class LLMResource(ConfigurableResource):
                                                    "continuous batching; 1 = one at a time).")
     cache_path: str = Field(default="data/llm_cache.duckdb",
                             description="DuckDB file of the response cache.")
+    cache_catalog: str = Field(default="", description="Postgres (libpq connection string, no "
+                                                       "password) holding a response cache "
+                                                       "shared by every worker; empty = the "
+                                                       "local cache_path.")
     use_cache: bool = Field(default=True, description="Serve finished calls from the cache.")
     chunk_size: int = Field(default=0, description="Requests per engine call, cache write and "
                                                    "progress line (0 = backend default).")
@@ -201,27 +204,20 @@ class LLMResource(ConfigurableResource):
                 res.extra["parse_error"] = "invalid_json"
         return results
 
+    def _cache(self) -> ResponseCache:
+        if self.cache_catalog:
+            return PostgresResponseCache(self.cache_catalog)
+        return LocalResponseCache(self.cache_path)
+
     def _cache_lookup(self, keys: list[str]) -> dict[int, GenerationResult]:
-        with locked_connection(self.cache_path) as conn:
-            conn.execute(_CACHE_DDL)
-            rows = conn.execute(
-                "SELECT key, result_json FROM llm_cache WHERE key IN (SELECT unnest(?))",
-                [keys],
-            ).fetchall()
-        found = dict(rows)
+        found = self._cache().lookup(keys)
         return {i: GenerationResult.from_json(found[k]) for i, k in enumerate(keys) if k in found}
 
     def _cache_store(self, items: list[tuple[str, GenerationResult]]) -> None:
         if not items:
             return
         model = self._engine().model_name
-        with locked_connection(self.cache_path) as conn:
-            conn.execute(_CACHE_DDL)
-            conn.executemany(
-                "INSERT OR REPLACE INTO llm_cache (key, backend, model, result_json) "
-                "VALUES (?, ?, ?, ?)",
-                [(k, self.backend, model, r.to_json()) for k, r in items],
-            )
+        self._cache().store([(k, self.backend, model, r.to_json()) for k, r in items])
 
 
 def _parse_json(text: str) -> Any:
