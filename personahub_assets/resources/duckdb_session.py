@@ -164,24 +164,25 @@ def lake_connection(target: LakeTarget) -> Iterator[duckdb.DuckDBPyConnection]:
         conn.close()
 
 
-#: Arbitrary but fixed: the Postgres advisory lock that serializes catalog set-up.
-_CATALOG_LOCK_KEY = 0x50485542  # "PHUB"
+#: Arbitrary but fixed Postgres advisory lock keys: catalog set-up, and the batch ledger.
+CATALOG_LOCK_KEY = 0x50485542  # "PHUB"
+LEDGER_LOCK_KEY = CATALOG_LOCK_KEY + 1
 
 
 @contextmanager
-def catalog_lock(catalog: str) -> Iterator[None]:
-    """Hold a Postgres advisory lock on the catalog database (one-time set-up, migrations)."""
+def catalog_lock(catalog: str, key: int = CATALOG_LOCK_KEY) -> Iterator[None]:
+    """Hold a Postgres advisory lock on the catalog database (one-time set-up, the ledger)."""
     import psycopg2
 
     pg = psycopg2.connect(catalog)
     try:
         pg.autocommit = True
         with pg.cursor() as cur:
-            cur.execute("SELECT pg_advisory_lock(%s)", [_CATALOG_LOCK_KEY])
+            cur.execute("SELECT pg_advisory_lock(%s)", [key])
         try:
             yield
         finally:
             with pg.cursor() as cur:
-                cur.execute("SELECT pg_advisory_unlock(%s)", [_CATALOG_LOCK_KEY])
+                cur.execute("SELECT pg_advisory_unlock(%s)", [key])
     finally:
         pg.close()
