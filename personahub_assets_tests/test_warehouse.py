@@ -112,9 +112,9 @@ def _write_on_a_full_disk(path: str, errors) -> None:
     cap = os.path.getsize(path) + 200_000
     resource.setrlimit(resource.RLIMIT_FSIZE, (cap, cap))
     rows = to_arrow("documents", [
-        {"doc_id": f"big{i}", "shard": 0, "text": os.urandom(64).hex()} for i in range(20_000)])
+        {"doc_id": f"big{i}", "batch": "b0", "text": os.urandom(64).hex()} for i in range(20_000)])
     try:
-        WarehouseResource(path=path).replace_partition("documents", {"shard": 0}, rows)
+        WarehouseResource(path=path).replace_partition("documents", {"batch": "b0"}, rows)
         errors.put("no error")
     except Exception as exc:  # noqa: BLE001 - the message is what the test checks
         errors.put(f"{type(exc).__name__}: {exc}")
@@ -123,7 +123,8 @@ def _write_on_a_full_disk(path: str, errors) -> None:
 def test_a_failed_commit_reports_its_real_cause_and_keeps_the_data(tmp_path):
     path = str(tmp_path / "w.duckdb")
     wh = WarehouseResource(path=path)
-    wh.replace_partition("documents", {"shard": 0}, _docs(0, 3))
+    wh.replace_partition("documents", {"batch": "b0"}, to_arrow("documents", [
+        {"doc_id": f"d{i}", "batch": "b0", "text": f"text {i}"} for i in range(3)]))
     wh.compact()  # fold the log into the file, so the file size is the data's
     ctx = mp.get_context("spawn")
     errors = ctx.Queue()
@@ -135,5 +136,5 @@ def test_a_failed_commit_reports_its_real_cause_and_keeps_the_data(tmp_path):
     # sees, never the follow-up "cannot rollback - no transaction is active".
     assert "Failed to commit" in message and "File too large" in message, message
     assert "cannot rollback" not in message
-    assert wh.scalar("SELECT count(*) FROM documents WHERE shard = 0") == 3
+    assert wh.scalar("SELECT count(*) FROM documents WHERE batch = 'b0'") == 3
     assert wh.scalar("SELECT count(*) FROM documents WHERE doc_id LIKE 'big%'") == 0

@@ -227,13 +227,15 @@ class WarehouseResource(ConfigurableResource):
         def file_counts(conn) -> tuple[int, int]:
             totals = [0, 0]
             for table in TABLES:
-                data, deletes = conn.execute(files, [table]).fetchone()
+                (data, deletes), = conn.execute(files, [table]).fetchall()
                 totals[0] += data
                 totals[1] += deletes
             return totals[0], totals[1]
 
         def run(conn, sql: str, *params) -> int:
-            return self._retrying(lambda: conn.execute(sql, list(params)).fetchone()[0], sql)
+            # fetchall, not fetchone: a DuckLake maintenance call commits only once its
+            # result is consumed; a result left open is rolled back by the next statement.
+            return self._retrying(lambda: conn.execute(sql, list(params)).fetchall()[0][0], sql)
 
         with self.session() as conn:
             before = file_counts(conn)

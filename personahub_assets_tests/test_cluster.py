@@ -1,0 +1,207 @@
+"""Cluster mode on real engines over loopback: Postgres (the DuckLake catalog, the Dagster
+instance, the shared response cache), Redis (the Celery broker) and Celery workers.
+
+Every test skips, with the reason, where the servers are missing; `.ci/run` installs them.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing as mp
+import threading
+import uuid
+
+import duckdb
+import pyarrow as pa
+import pytest
+
+from personahub_assets.lib.tables import TABLES, to_arrow
+from personahub_assets_tests.cluster_servers import postgres_server
+
+pytest.importorskip("psycopg2", reason="the 'cluster' extra is not installed")
+pytest.importorskip("duckdb_extension_ducklake", reason="the 'cluster' extra is not installed")
+
+from personahub_assets.resources.duckdb_session import (  # noqa: E402
+    OFFLINE_CONFIG,
+    ExtensionUnavailable,
+    LakeTarget,
+    extension_file,
+    load_extensions,
+)
+from personahub_assets.resources.warehouse import (  # noqa: E402
+    CommitConflictError,
+    ConcurrentChangeError,
+    QueryRows,
+    WarehouseResource,
+)
+
+
+@pytest.fixture(scope="module")
+def pg():
+    with postgres_server() as server, pytest.MonkeyPatch.context() as mp_:
+        # The one way a password reaches libpq here (psycopg2 and DuckDB's postgres extension
+        # alike): the environment. No connection string below holds it.
+        mp_.setenv("PGPASSWORD", server.password)
+        yield server
+
+
+def _lake(pg, tmp_path, **kw) -> WarehouseResource:
+    catalog = pg.create_database("lake_" + uuid.uuid4().hex[:10])
+    return WarehouseResource(catalog=catalog, data_path=str(tmp_path / "lake"), **kw)
+
+
+def _docs(batch: str, n: int, tag: str = "") -> pa.Table:
+    return to_arrow("documents", [
+        {"doc_id": f"{batch}-{i}{tag}", "batch": batch, "source": "s", "record_no": i,
+         "text": f"text {i}{tag}", "n_chars": 6, "content_hash": f"h{i}"} for i in range(n)])
+
+
+# --- 1. extensions from PyPI, loaded offline ------------------------------------------------
+
+def test_extensions_load_from_their_packages_and_never_implicitly():
+    for name in ("ducklake", "postgres_scanner"):
+        path = extension_file(name)
+        assert path.is_file() and f"v{duckdb.__version__}" in str(path)
+    conn = duckdb.connect(config=OFFLINE_CONFIG)
+    # With autoload and autoinstall off, nothing is fetched or loaded behind our back...
+    with pytest.raises(duckdb.Error):
+        conn.execute("ATTACH 'ducklake:postgres:dbname=x host=127.0.0.1' AS x")
+    # ...and loading from the package files works without any network.
+    load_extensions(conn, "postgres_scanner", "ducklake")
+    loaded = {r[0] for r in conn.execute(
+        "SELECT extension_name FROM duckdb_extensions() WHERE loaded").fetchall()}
+    assert {"ducklake", "postgres_scanner"} <= loaded
+
+
+def test_an_extension_for_another_duckdb_version_is_refused_with_the_fix(monkeypatch):
+    monkeypatch.setattr(duckdb, "__version__", "9.9.9")
+    with pytest.raises(ExtensionUnavailable, match=r"exact version.*==9\.9\.9"):
+        extension_file("ducklake")
+
+
+def test_a_password_in_the_catalog_string_is_refused():
+    with pytest.raises(ValueError, match="PGPASSWORD"):
+        LakeTarget("host=h dbname=d password=hunter2", data_path="x")
+
+
+# --- 2. the warehouse on DuckLake: same SQL, conflicts retried, compaction -----------------
+
+def _exercise(wh: WarehouseResource) -> dict[str, list[tuple]]:
+    """The same calls on either storage mode; returns every table's sorted rows."""
+    wh.replace_partition("documents", {"batch": "a"}, _docs("a", 3))
+    wh.replace_partition("documents", {"batch": "b"}, _docs("b", 2))
+    wh.replace_partition("documents", {"batch": "a"}, _docs("a", 2, tag="new"))
+    seen = wh.rows("SELECT count(*) AS n FROM documents")[0]
+    keep = pa.table({"doc_id": ["b-1"]})
+    wh.replace_partitions(
+        [("documents", {"batch": "c"}, QueryRows(
+            "SELECT d.* REPLACE ('c' AS batch) FROM documents d JOIN keep USING (doc_id)",
+            {"keep": keep})),
+         ("rejected_documents", {"batch": "c"}, to_arrow("rejected_documents", [
+             {"batch": "c", "source": "s", "record_no": 9, "reason": "too_short"}]))],
+        guards=[("SELECT count(*) AS n FROM documents", seen, "moved")])
+    with pytest.raises(ConcurrentChangeError):
+        wh.replace_partitions([("documents", {"batch": "a"}, _docs("a", 1, tag="x"))],
+                              guards=[("SELECT count(*) AS n FROM documents", seen, "moved")])
+    tables = {}
+    for table in TABLES:
+        cols = ", ".join(f'"{c}"' for c in TABLES[table].names)
+        tables[table] = sorted(tuple(r.values()) for r in wh.rows(
+            f'SELECT {cols} FROM "{table}"'))
+    return tables
+
+
+def test_the_lake_answers_like_the_local_file(pg, tmp_path):
+    local = _exercise(WarehouseResource(path=str(tmp_path / "w.duckdb")))
+    lake = _exercise(_lake(pg, tmp_path))
+    assert lake == local
+    assert len(lake["documents"]) == 5 and len(lake["rejected_documents"]) == 1
+
+
+def _lake_writer(catalog: str, data_path: str, batch: str, rounds: int, out) -> None:
+    conflicts = []
+
+    class Count(logging.Handler):
+        def emit(self, record):
+            if "commit conflict" in record.getMessage():
+                conflicts.append(record.getMessage())
+
+    log = logging.getLogger("personahub_assets.resources.warehouse")
+    log.setLevel(logging.INFO)
+    log.addHandler(Count())
+    wh = WarehouseResource(catalog=catalog, data_path=data_path, commit_retries=30)
+    for r in range(rounds):
+        wh.replace_partition("documents", {"batch": batch}, _docs(batch, 20, tag=f"r{r}"))
+    out.put((batch, len(conflicts)))
+
+
+def test_concurrent_writers_on_many_processes_conflict_and_succeed_on_retry(pg, tmp_path):
+    """Four processes start on a fresh catalog at once (its one-time set-up must not race),
+    then replace partitions of one table together: conflicts happen and are retried."""
+    catalog = pg.create_database("lake_race")
+    data_path = str(tmp_path / "lake")
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    procs = [ctx.Process(target=_lake_writer, args=(catalog, data_path, b, 6, out))
+             for b in ("w0", "w1", "w2", "w3")]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(300)
+    assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    conflicts = dict(out.get(timeout=5) for _ in procs)
+    assert sum(conflicts.values()) > 0, "four writers on one table never conflicted"
+    wh = WarehouseResource(catalog=catalog, data_path=data_path)
+    counts = wh.rows("SELECT batch, count(*) AS n, min(doc_id) AS first FROM documents "
+                     "GROUP BY batch ORDER BY batch")
+    assert [(c["batch"], c["n"]) for c in counts] == [(b, 20) for b in ("w0", "w1", "w2", "w3")]
+    assert all(c["first"].endswith("r5") for c in counts)  # the last round won everywhere
+
+
+def test_a_commit_that_keeps_conflicting_reports_the_conflict(pg, tmp_path):
+    """A write whose transaction loses the race at COMMIT: with no retries left the user sees
+    DuckLake's own conflict message, never "cannot rollback - no transaction is active"."""
+    wh = _lake(pg, tmp_path, commit_retries=0)
+    wh.replace_partition("documents", {"batch": "a"}, _docs("a", 2))
+    reached, go = threading.Event(), threading.Event()
+
+    def gated():  # the slow write's rows arrive only after the other writer committed
+        reached.set()
+        go.wait(60)
+        yield from _docs("a", 1, tag="slow").to_batches()
+
+    schema = TABLES["documents"]
+    slow = QueryRows("SELECT * FROM gate",
+                     {"gate": pa.RecordBatchReader.from_batches(schema, gated())})
+    errors: list[BaseException] = []
+
+    def write():
+        try:
+            wh.replace_partitions([("documents", {"batch": "a"}, slow)])
+        except BaseException as exc:  # noqa: BLE001 - checked below
+            errors.append(exc)
+
+    thread = threading.Thread(target=write)
+    thread.start()
+    assert reached.wait(60)
+    wh.replace_partition("documents", {"batch": "a"}, _docs("a", 3, tag="fast"))
+    go.set()
+    thread.join(60)
+    assert len(errors) == 1 and isinstance(errors[0], CommitConflictError)
+    assert "Transaction conflict" in str(errors[0])
+    assert "cannot rollback" not in str(errors[0])
+    assert sorted(r["doc_id"] for r in wh.rows("SELECT doc_id FROM documents")) == [
+        "a-0fast", "a-1fast", "a-2fast"]
+
+
+def test_compaction_merges_small_files_and_keeps_every_row(pg, tmp_path):
+    wh = _lake(pg, tmp_path)
+    for i in range(8):  # larger than DuckLake's inlining limit: each write is a Parquet file
+        wh.replace_partition("documents", {"batch": f"b{i}"}, _docs(f"b{i}", 200))
+    wh.replace_partition("documents", {"batch": "b0"}, _docs("b0", 200, tag="again"))
+    before = wh.rows("SELECT * FROM documents ORDER BY doc_id")
+    report = wh.compact(retain_snapshots_s=0)
+    assert report["data_files_before"] >= 8
+    assert report["data_files_after"] < report["data_files_before"]
+    assert report["files_removed"] > 0
+    assert wh.rows("SELECT * FROM documents ORDER BY doc_id") == before
