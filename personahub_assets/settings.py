@@ -18,6 +18,9 @@
 | PERSONAHUB_EMBEDDINGS_BASE_URL | (none) | OpenAI-compatible server for encoder openai |
 | PERSONAHUB_EMBEDDINGS_MODEL | (none) | its embedding model name |
 | PERSONAHUB_EMBEDDINGS_API_KEY | (none) | its API key, only through a Dagster EnvVar |
+| PERSONAHUB_WAREHOUSE_CATALOG | (none) | cluster: DuckLake catalog, libpq string (PGPASSWORD) |
+| PERSONAHUB_WAREHOUSE_DATA_PATH | data/lake | cluster: the lake's Parquet (shared folder, s3://) |
+| PERSONAHUB_LLM_CACHE_CATALOG | the catalog | cluster: Postgres of the shared response cache |
 | PERSONAHUB_STATIC_MODEL_DIR | ~/.cache/personahub-assets/models/minilm-static | static model |
 """
 
@@ -47,6 +50,9 @@ class Settings:
     hops: int = 1
     max_personas: int = 0
     max_retries: int = 2
+    warehouse_catalog: str = ""
+    warehouse_data_path: str = ""
+    cache_catalog: str = ""
 
     @property
     def incoming_dir(self) -> Path:
@@ -84,6 +90,11 @@ class Settings:
             embeddings=os.environ.get("PERSONAHUB_EMBEDDINGS", "static"),
             embeddings_base_url=os.environ.get("PERSONAHUB_EMBEDDINGS_BASE_URL", ""),
             embeddings_model=os.environ.get("PERSONAHUB_EMBEDDINGS_MODEL", ""),
+            warehouse_catalog=os.environ.get("PERSONAHUB_WAREHOUSE_CATALOG", ""),
+            warehouse_data_path=os.environ.get("PERSONAHUB_WAREHOUSE_DATA_PATH",
+                                               str(data_dir / "lake")),
+            cache_catalog=os.environ.get("PERSONAHUB_LLM_CACHE_CATALOG",
+                                         os.environ.get("PERSONAHUB_WAREHOUSE_CATALOG", "")),
         )
 
 

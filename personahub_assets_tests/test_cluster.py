@@ -8,13 +8,22 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import re
 import threading
 import uuid
+from pathlib import Path
 
 import duckdb
 import pyarrow as pa
 import pytest
+import yaml
 
+from personahub_assets.cluster import (
+    CELERY_QUEUE_TAG,
+    GPU_POOL,
+    GPU_QUEUE,
+    executor_from_env,
+)
 from personahub_assets.lib.tables import TABLES, to_arrow
 from personahub_assets_tests.cluster_servers import postgres_server
 
@@ -205,3 +214,99 @@ def test_compaction_merges_small_files_and_keeps_every_row(pg, tmp_path):
     assert report["data_files_after"] < report["data_files_before"]
     assert report["files_removed"] > 0
     assert wh.rows("SELECT * FROM documents ORDER BY doc_id") == before
+
+
+# --- 3/5. instance, executors, Kubernetes: configuration only --------------------------------
+
+REPO = Path(__file__).resolve().parents[1]
+MODEL_ASSETS = ("text_personas", "relation_personas", "synthetic_data", "math_verification")
+
+
+def test_model_steps_ask_kubernetes_for_a_gpu_through_dagster_k8s():
+    """The tags of every model asset resolve, through dagster-k8s's own parser, into a Job
+    whose container requests a GPU; other steps ask for none."""
+    pytest.importorskip("dagster_k8s")
+    from dagster_k8s.job import (
+        DagsterK8sJobConfig,
+        construct_dagster_k8s_job,
+        get_user_defined_k8s_config,
+    )
+    from kubernetes.client import ApiClient
+
+    from personahub_assets.definitions import defs
+
+    job_config = DagsterK8sJobConfig(job_image="personahub-assets:test",
+                                     dagster_home="/opt/dagster/dagster_home",
+                                     instance_config_map="dagster-instance")
+    api = ApiClient()
+
+    def container_of(asset: str) -> dict:
+        op = defs.resolve_assets_def(asset).op
+        user_config = get_user_defined_k8s_config(op.tags)
+        k8s_job = construct_dagster_k8s_job(job_config, ["dagster", "api", "execute_step"],
+                                            f"step-{asset.replace('_', '-')}",
+                                            user_defined_k8s_config=user_config)
+        spec = api.sanitize_for_serialization(k8s_job)["spec"]["template"]["spec"]
+        return spec, spec["containers"][0]
+
+    for asset in MODEL_ASSETS:
+        op = defs.resolve_assets_def(asset).op
+        assert op.tags.get(CELERY_QUEUE_TAG) == GPU_QUEUE
+        assert op.pool == GPU_POOL
+        spec, container = container_of(asset)
+        assert container["resources"]["limits"]["nvidia.com/gpu"] == "1", asset
+        assert container["image"] == "personahub-assets:test"
+        assert any(t["key"] == "nvidia.com/gpu" for t in spec["tolerations"])
+    for asset in ("web_documents", "persona_hub"):
+        _, container = container_of(asset)
+        assert "nvidia.com/gpu" not in str(container.get("resources"))
+
+
+def test_the_executor_is_chosen_by_configuration():
+    assert executor_from_env({}) is None
+    with pytest.raises(ValueError, match="PERSONAHUB_CELERY_BROKER"):
+        executor_from_env({"PERSONAHUB_EXECUTOR": "celery"})
+    with pytest.raises(ValueError, match="choose one of"):
+        executor_from_env({"PERSONAHUB_EXECUTOR": "ray"})
+    pytest.importorskip("dagster_celery")
+    celery = executor_from_env({"PERSONAHUB_EXECUTOR": "celery",
+                                "PERSONAHUB_CELERY_BROKER": "redis://127.0.0.1:1/0"})
+    assert celery.name == "celery"
+    pytest.importorskip("dagster_k8s")
+    assert executor_from_env({"PERSONAHUB_EXECUTOR": "k8s"}).name == "k8s"
+
+
+def _secret_values(node, path=()):
+    """Every literal value under a key that names a secret (env references are fine)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if (isinstance(key, str) and re.search(r"pass|secret|token|api_?key", key, re.I)
+                    and isinstance(value, str | int) and not str(key).endswith("Name")):
+                yield (*path, key), value
+            yield from _secret_values(value, (*path, key))
+    elif isinstance(node, list):
+        for i, value in enumerate(node):
+            yield from _secret_values(value, (*path, i))
+
+
+def test_deploy_files_hold_no_secret_and_keep_the_webserver_private():
+    instance = yaml.safe_load((REPO / "deploy" / "dagster.yaml").read_text())
+    values = yaml.safe_load((REPO / "deploy" / "helm" / "values.yaml").read_text())
+    assert list(_secret_values(instance)) == []
+    assert list(_secret_values(values)) == []
+    assert instance["storage"]["postgres"]["postgres_db"]["password"] == {
+        "env": "DAGSTER_PG_PASSWORD"}
+    assert instance["concurrency"]["pools"]["granularity"] == "op"
+    # Never public by default: a ClusterIP service, reached through an ingress that sends
+    # every request to an authentication service first.
+    assert values["dagsterWebserver"]["service"]["type"] == "ClusterIP"
+    assert values["ingress"]["enabled"] is True
+    assert "nginx.ingress.kubernetes.io/auth-url" in values["ingress"]["annotations"]
+    assert values["runLauncher"]["type"] == "K8sRunLauncher"
+    env = {e["name"]: e.get("value")
+           for e in values["dagster-user-deployments"]["deployments"][0]["env"]}
+    assert env["PERSONAHUB_EXECUTOR"] == "k8s"
+    example = (REPO / "deploy" / "celery.env.example").read_text()
+    for line in example.splitlines():
+        if re.match(r"(DAGSTER_PG_PASSWORD|PGPASSWORD|PERSONAHUB_LLM_API_KEY)=", line):
+            assert line.endswith("="), line  # placeholders stay empty

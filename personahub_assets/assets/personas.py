@@ -17,6 +17,7 @@ from pydantic import Field
 
 from personahub_assets.assets.common import table_metadata
 from personahub_assets.automation import batch_condition
+from personahub_assets.cluster import GPU_POOL, MODEL_STEP_TAGS
 from personahub_assets.lib import markdown
 from personahub_assets.lib.generation import provenance, seed_for, summarize
 from personahub_assets.lib.ids import persona_id
@@ -127,6 +128,7 @@ def _persona_metadata(kept, rejected, results) -> dict[str, Any]:
     automation_condition=batch_condition(),
     group_name="personas",
     kinds={"duckdb", "llm", SETTINGS.llm_backend},
+    op_tags=MODEL_STEP_TAGS, pool=GPU_POOL,  # a GPU queue, pod and pool in cluster mode
     check_specs=[
         AssetCheckSpec("text_personas_accounted", asset="text_personas", blocking=True,
                        description="Every model call became a kept or a rejected persona."),
@@ -193,6 +195,7 @@ def text_personas(
     automation_condition=batch_condition(),
     group_name="personas",
     kinds={"duckdb", "llm", SETTINGS.llm_backend},
+    op_tags=MODEL_STEP_TAGS, pool=GPU_POOL,  # a GPU queue, pod and pool in cluster mode
     check_specs=[
         AssetCheckSpec("relation_personas_accounted", asset="relation_personas", blocking=True,
                        description="Every model call became a kept or a rejected persona."),

@@ -20,6 +20,7 @@ from pydantic import Field
 
 from personahub_assets.assets.common import table_metadata
 from personahub_assets.automation import batch_condition
+from personahub_assets.cluster import GPU_POOL, MODEL_STEP_TAGS
 from personahub_assets.lib import markdown, plots
 from personahub_assets.lib.diversity import diversity_metadata, embedding_metadata
 from personahub_assets.lib.generation import provenance, seed_for, summarize
@@ -54,6 +55,7 @@ class SynthesisConfig(Config):
     automation_condition=batch_condition(),
     group_name="synthesis",
     kinds={"duckdb", "llm", SETTINGS.llm_backend},
+    op_tags=MODEL_STEP_TAGS, pool=GPU_POOL,  # a GPU queue, pod and pool in cluster mode
     check_specs=[
         AssetCheckSpec("samples_provenance", asset="synthetic_data", blocking=True,
                        description="Every sample records persona, template, model and params."),

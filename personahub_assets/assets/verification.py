@@ -18,6 +18,7 @@ from pydantic import Field
 
 from personahub_assets.assets.common import table_metadata
 from personahub_assets.automation import batch_condition
+from personahub_assets.cluster import GPU_POOL, MODEL_STEP_TAGS
 from personahub_assets.lib import markdown
 from personahub_assets.lib.generation import provenance, seed_for, summarize
 from personahub_assets.lib.math_answers import extract_answer, majority, normalize_answer
@@ -43,6 +44,7 @@ class MathVerificationConfig(Config):
     automation_condition=batch_condition(),
     group_name="quality",
     kinds={"duckdb", "llm", SETTINGS.llm_backend},
+    op_tags=MODEL_STEP_TAGS, pool=GPU_POOL,  # a GPU queue, pod and pool in cluster mode
     check_specs=[AssetCheckSpec("every_problem_solved_k_times", asset="math_verification",
                                 blocking=True,
                                 description="Each valid math problem has k solutions and one "

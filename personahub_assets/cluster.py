@@ -1,0 +1,70 @@
+"""Cluster mode, chosen by configuration alone: how steps execute, and where model steps go.
+
+| variable | default | meaning |
+|---|---|---|
+| PERSONAHUB_EXECUTOR | multiprocess | multiprocess (one machine), celery or k8s |
+| PERSONAHUB_CELERY_BROKER | (none) | Celery broker URL, e.g. redis://host:6379/0 (celery) |
+| PERSONAHUB_CELERY_BACKEND | the broker | Celery result backend URL (celery) |
+
+Model steps carry three routings at once; each engine reads only its own: the Celery queue
+``gpu`` (start GPU workers with ``-q gpu``), a ``dagster-k8s/config`` that asks Kubernetes for a
+GPU, and the concurrency pool ``gpu`` (the instance limits how many run at once).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from typing import Any
+
+EXECUTOR_ENV = "PERSONAHUB_EXECUTOR"
+BROKER_ENV = "PERSONAHUB_CELERY_BROKER"
+BACKEND_ENV = "PERSONAHUB_CELERY_BACKEND"
+EXECUTORS = ("multiprocess", "celery", "k8s")
+
+#: Dagster concurrency pool of the steps that call a model (``concurrency.pools`` limits it).
+GPU_POOL = "gpu"
+#: Celery queue of those steps; every other step goes to Dagster's default queue.
+GPU_QUEUE = "gpu"
+CELERY_QUEUE_TAG = "dagster-celery/queue"
+K8S_CONFIG_TAG = "dagster-k8s/config"
+
+#: What a model step's pod asks Kubernetes for: one GPU, on a node that carries GPUs.
+GPU_POD_CONFIG: dict[str, Any] = {
+    "container_config": {
+        "resources": {
+            "requests": {"cpu": "4", "memory": "32Gi", "nvidia.com/gpu": "1"},
+            "limits": {"memory": "48Gi", "nvidia.com/gpu": "1"},
+        },
+    },
+    "pod_spec_config": {
+        "tolerations": [{"key": "nvidia.com/gpu", "operator": "Exists",
+                         "effect": "NoSchedule"}],
+        "node_selector": {"personahub/gpu": "true"},
+    },
+}
+
+#: ``op_tags`` of every asset that calls a model.
+MODEL_STEP_TAGS: dict[str, Any] = {CELERY_QUEUE_TAG: GPU_QUEUE, K8S_CONFIG_TAG: GPU_POD_CONFIG}
+
+
+def executor_from_env(env: Mapping[str, str] | None = None):
+    """The executor named by ``PERSONAHUB_EXECUTOR``; None keeps Dagster's default
+    (multiprocess on this machine). Broker URLs are read from the environment at run time."""
+    env = os.environ if env is None else env
+    kind = env.get(EXECUTOR_ENV, "multiprocess") or "multiprocess"
+    if kind not in EXECUTORS:
+        raise ValueError(f"{EXECUTOR_ENV}={kind!r}; choose one of {EXECUTORS}")
+    if kind == "multiprocess":
+        return None
+    if kind == "celery":
+        from dagster_celery import celery_executor
+
+        if not env.get(BROKER_ENV):
+            raise ValueError(f"{EXECUTOR_ENV}=celery needs {BROKER_ENV} (e.g. redis://host:6379/0)")
+        backend = BACKEND_ENV if env.get(BACKEND_ENV) else BROKER_ENV
+        return celery_executor.configured(
+            {"broker": {"env": BROKER_ENV}, "backend": {"env": backend}}, name="celery")
+    from dagster_k8s import k8s_job_executor
+
+    return k8s_job_executor
