@@ -310,3 +310,58 @@ def test_deploy_files_hold_no_secret_and_keep_the_webserver_private():
     for line in example.splitlines():
         if re.match(r"(DAGSTER_PG_PASSWORD|PGPASSWORD|PERSONAHUB_LLM_API_KEY)=", line):
             assert line.endswith("="), line  # placeholders stay empty
+
+
+# --- 4. the shared response cache ------------------------------------------------------------
+
+def _cache_worker(catalog: str, base_url: str, folder: str, prompts: list[str], out) -> None:
+    from personahub_assets.lib.generation import GenerationRequest
+    from personahub_assets.resources.llm import LLMResource
+
+    llm = LLMResource(backend="openai", base_url=base_url, model="fault", cache_catalog=catalog,
+                      cache_path=str(Path(folder) / "never.duckdb"), max_retries=0)
+    results = llm.generate([GenerationRequest(completion_prompt=p, chat_messages=(("user", p),),
+                                              max_tokens=8) for p in prompts])
+    out.put([r.text for r in results])
+
+
+def test_workers_share_one_response_cache_keyed_as_the_local_one(pg, tmp_path):
+    """Two worker processes, each in its own folder: the second repeats none of the first's
+    calls, and both get the same texts; nothing is written to a local cache file."""
+    from personahub_assets.lib.generation import GenerationRequest
+    from personahub_assets_tests.servers import FaultServer
+
+    catalog = pg.create_database("cache_" + uuid.uuid4().hex[:8])
+    prompts = [f"FAULT:ok shared {i}" for i in range(6)]
+    ctx = mp.get_context("spawn")
+    out = ctx.Queue()
+    with FaultServer() as server:
+        texts = []
+        for name, batch in (("a", prompts[:4]), ("b", prompts)):
+            folder = tmp_path / name
+            folder.mkdir()
+            proc = ctx.Process(target=_cache_worker,
+                               args=(catalog, server.base_url, str(folder), batch, out))
+            proc.start()
+            proc.join(120)
+            assert proc.exitcode == 0
+            texts.append(out.get(timeout=5))
+            assert not (folder / "never.duckdb").exists()
+        assert server.total == 6  # 4 calls by worker a, only the 2 new ones by worker b
+    assert texts[1][:4] == texts[0]
+    # The key is the one the local cache uses, so a local run can be seeded from the cluster.
+    import psycopg2
+
+    from personahub_assets.resources.llm import LLMResource
+
+    llm = LLMResource(backend="openai", base_url="http://127.0.0.1:9/v1", model="fault")
+    key = GenerationRequest(completion_prompt=prompts[0], chat_messages=(("user", prompts[0]),),
+                            max_tokens=8).cache_key("openai", llm.model_name, "completion")
+    conn = psycopg2.connect(catalog)
+    try:
+        with conn.cursor() as cur:
+            cur.execute("SELECT count(*), count(*) FILTER (WHERE key = %s) FROM llm_cache",
+                        [key])
+            assert cur.fetchone() == (6, 1)
+    finally:
+        conn.close()
