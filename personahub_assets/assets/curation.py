@@ -28,9 +28,9 @@ from personahub_assets.lib.minhash import band_recall, near_duplicates
 from personahub_assets.lib.pii import find_pii, redact
 from personahub_assets.lib.tables import TABLES, to_arrow
 from personahub_assets.lib.validation import hub_filter_reason
+from personahub_assets.partitions import batch_partitions
 from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.warehouse import QueryRows, WarehouseResource
-from personahub_assets.partitions import batch_partitions
 
 _METHOD_ORDER = "CASE method WHEN 'import' THEN 0 WHEN 'text' THEN 1 ELSE 2 END"
 # After the method: shallower first, then every other column, so the order is total and the
@@ -83,15 +83,25 @@ class HubConfig(Config):
     group_name="curation",
     kinds={"duckdb", "python"},
     check_specs=[
-        AssetCheckSpec("hub_accounted", asset="persona_hub", blocking=True,
+        AssetCheckSpec(
+            "hub_accounted", asset="persona_hub",
+            partitions_def=batch_partitions, blocking=True,
                        description="Personas in = personas in the hub + personas in the log."),
-        AssetCheckSpec("hub_unique_ids", asset="persona_hub", blocking=True,
+        AssetCheckSpec(
+            "hub_unique_ids", asset="persona_hub",
+            partitions_def=batch_partitions, blocking=True,
                        description="No persona appears twice in the hub."),
-        AssetCheckSpec("hub_no_near_duplicates", asset="persona_hub", blocking=True,
+        AssetCheckSpec(
+            "hub_no_near_duplicates", asset="persona_hub",
+            partitions_def=batch_partitions, blocking=True,
                        description="No pair in the hub reaches the MinHash threshold."),
-        AssetCheckSpec("hub_no_pii", asset="persona_hub", blocking=True,
+        AssetCheckSpec(
+            "hub_no_pii", asset="persona_hub",
+            partitions_def=batch_partitions, blocking=True,
                        description="No persona in the hub holds personal data."),
-        AssetCheckSpec("hub_no_embedding_near_duplicates", asset="persona_hub",
+        AssetCheckSpec(
+            "hub_no_embedding_near_duplicates", asset="persona_hub",
+            partitions_def=batch_partitions,
                        description="No pair in a sample of the hub reaches the cosine "
                        "threshold (exact search)."),
     ],

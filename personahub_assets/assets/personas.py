@@ -130,9 +130,13 @@ def _persona_metadata(kept, rejected, results) -> dict[str, Any]:
     kinds={"duckdb", "llm", SETTINGS.llm_backend},
     op_tags=MODEL_STEP_TAGS, pool=GPU_POOL,  # a GPU queue, pod and pool in cluster mode
     check_specs=[
-        AssetCheckSpec("text_personas_accounted", asset="text_personas", blocking=True,
+        AssetCheckSpec(
+            "text_personas_accounted", asset="text_personas",
+            partitions_def=batch_partitions, blocking=True,
                        description="Every model call became a kept or a rejected persona."),
-        AssetCheckSpec("text_personas_provenance", asset="text_personas", blocking=True,
+        AssetCheckSpec(
+            "text_personas_provenance", asset="text_personas",
+            partitions_def=batch_partitions, blocking=True,
                        description="Every persona records backend, model, template and params."),
     ],
 )
@@ -197,9 +201,13 @@ def text_personas(
     kinds={"duckdb", "llm", SETTINGS.llm_backend},
     op_tags=MODEL_STEP_TAGS, pool=GPU_POOL,  # a GPU queue, pod and pool in cluster mode
     check_specs=[
-        AssetCheckSpec("relation_personas_accounted", asset="relation_personas", blocking=True,
+        AssetCheckSpec(
+            "relation_personas_accounted", asset="relation_personas",
+            partitions_def=batch_partitions, blocking=True,
                        description="Every model call became a kept or a rejected persona."),
-        AssetCheckSpec("relation_lineage_complete", asset="relation_personas", blocking=True,
+        AssetCheckSpec(
+            "relation_lineage_complete", asset="relation_personas",
+            partitions_def=batch_partitions, blocking=True,
                        description="Every related persona names an existing parent one hop up."),
     ],
 )

@@ -7,8 +7,8 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
-    AssetExecutionContext,
     AssetDep,
+    AssetExecutionContext,
     BackfillPolicy,
     Config,
     MaterializeResult,
@@ -57,9 +57,13 @@ class SynthesisConfig(Config):
     kinds={"duckdb", "llm", SETTINGS.llm_backend},
     op_tags=MODEL_STEP_TAGS, pool=GPU_POOL,  # a GPU queue, pod and pool in cluster mode
     check_specs=[
-        AssetCheckSpec("samples_provenance", asset="synthetic_data", blocking=True,
+        AssetCheckSpec(
+            "samples_provenance", asset="synthetic_data",
+            partitions_def=domain_batch_partitions, blocking=True,
                        description="Every sample records persona, template, model and params."),
-        AssetCheckSpec("samples_valid_rate", asset="synthetic_data",
+        AssetCheckSpec(
+            "samples_valid_rate", asset="synthetic_data",
+            partitions_def=domain_batch_partitions,
                        description="Share of samples that pass the domain's validation."),
     ],
 )

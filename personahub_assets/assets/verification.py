@@ -45,7 +45,9 @@ class MathVerificationConfig(Config):
     group_name="quality",
     kinds={"duckdb", "llm", SETTINGS.llm_backend},
     op_tags=MODEL_STEP_TAGS, pool=GPU_POOL,  # a GPU queue, pod and pool in cluster mode
-    check_specs=[AssetCheckSpec("every_problem_solved_k_times", asset="math_verification",
+    check_specs=[AssetCheckSpec(
+            "every_problem_solved_k_times", asset="math_verification",
+            partitions_def=batch_partitions,
                                 blocking=True,
                                 description="Each valid math problem has k solutions and one "
                                             "vote.")],
