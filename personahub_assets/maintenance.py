@@ -1,7 +1,5 @@
 """Warehouse maintenance: compaction of the small files that partition writes leave behind."""
 
-from __future__ import annotations
-
 from dagster import (
     Config,
     DefaultScheduleStatus,
