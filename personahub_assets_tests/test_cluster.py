@@ -6,10 +6,15 @@ Every test skips, with the reason, where the servers are missing; `.ci/run` inst
 
 from __future__ import annotations
 
+import json
 import logging
 import multiprocessing as mp
+import os
 import re
+import subprocess
+import sys
 import threading
+import time
 import uuid
 from pathlib import Path
 
@@ -25,7 +30,7 @@ from personahub_assets.cluster import (
     executor_from_env,
 )
 from personahub_assets.lib.tables import TABLES, to_arrow
-from personahub_assets_tests.cluster_servers import postgres_server
+from personahub_assets_tests.cluster_servers import PG_USER, postgres_server
 
 pytest.importorskip("psycopg2", reason="the 'cluster' extra is not installed")
 pytest.importorskip("duckdb_extension_ducklake", reason="the 'cluster' extra is not installed")
@@ -365,3 +370,198 @@ def test_workers_share_one_response_cache_keyed_as_the_local_one(pg, tmp_path):
             assert cur.fetchone() == (6, 1)
     finally:
         conn.close()
+
+
+# --- 6. the pipeline on Celery workers, end to end ------------------------------------------
+
+SAMPLE = REPO / "data" / "sample" / "web_documents.jsonl"
+MODEL_STEPS = {"text_personas", "synthetic_data"}
+
+
+def _start_worker(folder: Path, env: dict, queue: str, concurrency: int) -> subprocess.Popen:
+    log = (folder / "worker.log").open("w")
+    return subprocess.Popen(
+        [sys.executable, "-m", "celery", "-A", "personahub_assets.celery_app", "worker",
+         "-Q", queue, "-c", str(concurrency), "-n", f"{queue}@%h", "--pool", "prefork",
+         "--without-gossip", "--without-mingle", "-l", "INFO"],
+        cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
+
+
+def _wait_ready(folder: Path, proc: subprocess.Popen, timeout_s: float = 180) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if " ready." in (folder / "worker.log").read_text(errors="replace"):
+            return
+        assert proc.poll() is None, (folder / "worker.log").read_text()[-3000:]
+        time.sleep(0.5)
+    raise AssertionError(f"worker did not start: {(folder / 'worker.log').read_text()[-3000:]}")
+
+
+def _drive(folder: Path, env: dict, incoming: Path, *extra: str) -> dict:
+    out = folder / f"driver{len(list(folder.glob('driver*.json')))}.json"
+    proc = subprocess.run(
+        [sys.executable, "-m", "personahub_assets_tests.cluster_driver", "--incoming",
+         str(incoming), "--out", str(out), *extra],
+        cwd=folder, env=env, capture_output=True, text=True, timeout=1500)
+    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
+    return json.loads(out.read_text())
+
+
+def _tables(wh: WarehouseResource) -> dict[str, list[tuple]]:
+    skip = {("batches", "registered_at")}
+    out = {}
+    for table in TABLES:
+        cols = [c for c in TABLES[table].names if (table, c) not in skip]
+        sql = f'SELECT {", ".join(chr(34) + c + chr(34) for c in cols)} FROM "{table}"'
+        out[table] = sorted((tuple(r.values()) for r in wh.rows(sql)), key=repr)
+    return out
+
+
+@pytest.mark.model
+def test_the_pipeline_on_celery_workers_equals_local_mode(pg, tmp_path, monkeypatch):
+    """Postgres instance, DuckLake warehouse, shared response cache, Redis broker and two
+    Celery workers (model steps on the ``gpu`` queue, the rest on ``dagster``), each in its
+    own folder, sharing nothing local but the lake's data path."""
+    pytest.importorskip("dagster_celery")
+    pytest.importorskip("dagster_postgres")
+    from dagster import DagsterEventType, DagsterInstance
+
+    from personahub_assets_tests.cluster_servers import redis_server
+
+    shared = tmp_path / "shared"  # the one shared folder: the lake's Parquet + source files
+    lines = SAMPLE.read_text().splitlines()
+    incoming = shared / "incoming"
+    incoming.mkdir(parents=True)
+    (incoming / "first.jsonl").write_text("\n".join(lines[0:2]) + "\n")
+    (incoming / "second.jsonl").write_text("\n".join(lines[2:4]) + "\n")
+    lake_catalog = pg.create_database("lake_e2e")
+    cache_catalog = pg.create_database("cache_e2e")
+    pg.create_database("dagster_e2e")
+    base = {k: v for k, v in os.environ.items()
+            if not k.startswith(("PERSONAHUB_", "DAGSTER_"))}
+    base.update({
+        "PYTHONPATH": str(REPO), "PGPASSWORD": pg.password,
+        "PERSONAHUB_TEMPLATES_DIR": str(REPO / "templates"),
+        "PERSONAHUB_HOPS": "0", "PERSONAHUB_MAX_PERSONAS": "2",
+        "PERSONAHUB_LLM_CACHE_CATALOG": cache_catalog,
+    })
+    pg_env = {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(pg.port),
+              "DAGSTER_PG_DB": "dagster_e2e", "DAGSTER_PG_USER": PG_USER,
+              "DAGSTER_PG_PASSWORD": pg.password}
+
+    def machine(name: str, cluster: bool = True) -> tuple[Path, dict]:
+        folder = tmp_path / name
+        (folder / "home").mkdir(parents=True)
+        env = {**base, "DAGSTER_HOME": str(folder / "home"),
+               "PERSONAHUB_DATA_DIR": str(folder / "data")}
+        if cluster:
+            (folder / "home" / "dagster.yaml").write_text(
+                (REPO / "deploy" / "dagster.yaml").read_text())
+            env.update(pg_env)
+            env.update({
+                "DAGSTER_LOCAL_STORAGE": str(folder / "storage"),
+                "DAGSTER_COMPUTE_LOGS": str(folder / "logs"),
+                "PERSONAHUB_EXECUTOR": "celery",
+                "PERSONAHUB_WAREHOUSE_CATALOG": lake_catalog,
+                "PERSONAHUB_WAREHOUSE_DATA_PATH": str(shared / "lake"),
+            })
+        else:
+            (folder / "home" / "dagster.yaml").write_text("telemetry:\n  enabled: false\n")
+        return folder, env
+
+    with redis_server() as redis_url:
+        workers = []
+        try:
+            for queue, concurrency in (("gpu", 1), ("dagster", 2)):
+                folder, env = machine(f"worker-{queue}")
+                env["PERSONAHUB_CELERY_BROKER"] = redis_url + "/0"
+                workers.append((folder, _start_worker(folder, env, queue, concurrency)))
+            for folder, proc in workers:
+                _wait_ready(folder, proc)
+            folder, env = machine("orchestrator")
+            env["PERSONAHUB_CELERY_BROKER"] = redis_url + "/0"
+            first = _drive(folder, env, incoming, "--domain", "math")
+            again = _drive(folder, env, incoming, "--domain", "math", "--rerun-only")
+        finally:
+            for _, proc in workers:
+                proc.terminate()
+            for _, proc in workers:
+                try:
+                    proc.wait(60)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+
+    local_folder, local_env = machine("laptop", cluster=False)
+    local = _drive(local_folder, local_env, incoming, "--domain", "math")
+
+    assert len(first["batches"]) == 2 and first["batches"] == local["batches"]
+    assert [r["assets"] for r in first["runs"]] == [r["assets"] for r in local["runs"]]
+
+    # Runs, events and check results are in Postgres: a fresh instance (what the webserver
+    # opens) reads them back.
+    for key, value in {**pg_env, "DAGSTER_LOCAL_STORAGE": str(tmp_path / "reader"),
+                       "DAGSTER_COMPUTE_LOGS": str(tmp_path / "reader")}.items():
+        monkeypatch.setenv(key, value)
+    instance = DagsterInstance.from_config(str(tmp_path / "orchestrator" / "home"))
+    try:
+        run_ids = [r["run_id"] for r in first["runs"] + again["runs"]]
+        stored = {r.run_id: r for r in instance.get_runs()}
+        assert set(run_ids) <= set(stored)
+        assert all(stored[i].is_success for i in run_ids)
+
+        worker_of, pids_of = {}, {}
+        checks = 0
+        for run_id in run_ids:
+            for record in instance.all_logs(run_id):
+                event = record.dagster_event
+                text = record.user_message or ""
+                # No lock or conflict error reached a run: retries stayed inside the writer.
+                assert not re.search(r"conflict|could not lock|lock.*timeout", text, re.I), text
+                if event is None:
+                    continue
+                asset = (event.step_key or "").split(".")[-1]
+                if event.event_type == DagsterEventType.STEP_START:
+                    pids_of.setdefault(asset, set()).add(event.pid)
+                elif event.event_type == DagsterEventType.ENGINE_EVENT and event.step_key:
+                    name = (event.engine_event_data.metadata.get("Celery worker")
+                            if event.engine_event_data else None)
+                    if name is not None:
+                        worker_of.setdefault(asset, set()).add(name.value.split("@")[0])
+                elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+                    checks += 1
+        assert checks > 0
+        # Steps ran in both workers: model steps on the gpu queue's worker, the others on
+        # the dagster queue's, in processes that are neither the driver nor each other.
+        assert {a: worker_of[a] for a in pids_of} == {
+            a: {"gpu" if a in MODEL_STEPS else "dagster"} for a in pids_of}
+        model_pids = set().union(*(pids_of[a] for a in MODEL_STEPS))
+        other_pids = set().union(*(p for a, p in pids_of.items() if a not in MODEL_STEPS))
+        assert model_pids and other_pids and not model_pids & other_pids
+        assert first["driver_pid"] not in model_pids | other_pids
+
+        # Re-running repeats no model call, and local mode, on the same response cache,
+        # makes none either.
+        def llm_calls(runs: list[dict]) -> int:
+            total = 0
+            for run in runs:
+                for record in instance.all_logs(
+                        run["run_id"], of_type=DagsterEventType.ASSET_MATERIALIZATION):
+                    meta = record.dagster_event.event_specific_data.materialization.metadata
+                    total += meta["llm_calls"].value if "llm_calls" in meta else 0
+            return total
+
+        assert llm_calls(first["runs"]) > 0
+        assert llm_calls(again["runs"]) == 0
+    finally:
+        instance.dispose()
+
+    # Every table equals what local mode produced on the same input and response cache.
+    lake = WarehouseResource(catalog=lake_catalog, data_path=str(shared / "lake"))
+    laptop = WarehouseResource(path=str(local_folder / "data" / "warehouse.duckdb"))
+    cluster_tables, local_tables = _tables(lake), _tables(laptop)
+    assert cluster_tables["synthetic_samples"] and cluster_tables["persona_hub"]
+    for table in TABLES:
+        assert cluster_tables[table] == local_tables[table], table
+    # Nothing but the lake's data path was shared: the workers kept no warehouse file.
+    for folder, _ in workers:
+        assert not (folder / "data" / "warehouse.duckdb").exists()

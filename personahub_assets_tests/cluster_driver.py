@@ -1,0 +1,84 @@
+"""The cluster test's driver: registers batches and launches runs from a process of its own,
+whose environment alone says which mode it is in (as on a real deployment).
+
+    python -m personahub_assets_tests.cluster_driver --incoming DIR --domain math --out FILE
+
+Cluster mode (``PERSONAHUB_EXECUTOR=celery``, ``PERSONAHUB_WAREHOUSE_CATALOG``): every step is
+sent to the Celery workers. Local mode: the same runs in this process, on the local file.
+Writes a JSON list of the runs (id, assets, partition, success) to ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+from dagster import AssetKey, DagsterInstance, MultiPartitionKey, execute_job
+from dagster._core.definitions.reconstruct import ReconstructableRepository
+
+from personahub_assets.automation import register_incoming
+from personahub_assets.definitions import build_resources, defs
+from personahub_assets.settings import SETTINGS
+from personahub_assets.update import sync_partitions
+
+INGEST = ["web_documents", "text_personas"]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--incoming", required=True)
+    parser.add_argument("--domain", default="math")
+    parser.add_argument("--out", required=True)
+    parser.add_argument("--rerun-only", action="store_true",
+                        help="only run the first batch's ingestion and synthesis again")
+    args = parser.parse_args(argv)
+    in_process = not os.environ.get("PERSONAHUB_EXECUTOR")
+    warehouse = build_resources(SETTINGS)["warehouse"]
+    recon = ReconstructableRepository.for_module(
+        "personahub_assets.definitions", "defs", working_directory=os.getcwd()
+    ).get_reconstructable_job("__ASSET_JOB")
+    synthesis_partitions = defs.resolve_assets_def("synthetic_data").partitions_def
+    runs: list[dict] = []
+
+    with DagsterInstance.get() as instance:
+        def run(assets: list[str], partition) -> dict:
+            tags = ({"dagster/partition": str(partition)} if isinstance(partition, str)
+                    else synthesis_partitions.get_tags_for_partition_key(partition))
+            run_config = {"execution": {"config": {"in_process": {}}}} if in_process else {}
+            with execute_job(recon, instance, run_config=run_config, tags=tags,
+                             asset_selection=[AssetKey(a) for a in assets],
+                             raise_on_error=False) as result:
+                return {"run_id": result.run_id, "success": result.success,
+                        "assets": assets, "partition": str(partition)}
+
+        def together(jobs: list[tuple[list[str], object]]) -> None:
+            # On a cluster, runs of different batches at once: their steps commit to the
+            # warehouse together. Locally, one after the other in this process.
+            if in_process:
+                runs.extend(run(*job) for job in jobs)
+                return
+            with ThreadPoolExecutor(len(jobs)) as pool:
+                runs.extend(pool.map(lambda job: run(*job), jobs))
+
+        registered = register_incoming(warehouse, Path(args.incoming))
+        sync_partitions(instance, warehouse)
+        batches = [r["batch"] for r in warehouse.rows("SELECT batch FROM batches ORDER BY seq")]
+        synthesis = [MultiPartitionKey({"batch": b, "domain": args.domain}) for b in batches]
+        if args.rerun_only:
+            together([(INGEST, batches[0]), (["synthetic_data"], synthesis[0])])
+        else:
+            together([(INGEST, b) for b in batches])
+            for batch in batches:  # curation follows the ledger's sequence order
+                runs.append(run(["persona_hub"], batch))
+            together([(["synthetic_data"], key) for key in synthesis])  # the backfill
+    Path(args.out).write_text(json.dumps({
+        "registered": [r.key for r in registered], "batches": batches, "runs": runs,
+        "driver_pid": os.getpid()}, indent=1))
+    return 0 if all(r["success"] for r in runs) else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
