@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import argparse
 import json
+import multiprocessing as mp
 import os
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from dagster import AssetKey, DagsterInstance, MultiPartitionKey, execute_job
@@ -27,6 +28,30 @@ from personahub_assets.update import sync_partitions
 INGEST = ["web_documents", "text_personas"]
 
 
+def run(assets: list[str], batch: str, domain: str | None = None) -> dict:
+    """Execute one run (the assets, one partition) to completion in this process."""
+    in_process = not os.environ.get("PERSONAHUB_EXECUTOR")
+    recon = ReconstructableRepository.for_module(
+        "personahub_assets.definitions", "defs", working_directory=os.getcwd()
+    ).get_reconstructable_job("__ASSET_JOB")
+    if domain is None:
+        partition, tags = batch, {"dagster/partition": batch}
+    else:
+        partition = MultiPartitionKey({"batch": batch, "domain": domain})
+        tags = defs.resolve_assets_def("synthetic_data").partitions_def \
+            .get_tags_for_partition_key(partition)
+    run_config = {"execution": {"config": {"in_process": {}}}} if in_process else {}
+    with DagsterInstance.get() as instance, execute_job(
+            recon, instance, run_config=run_config, tags=tags,
+            asset_selection=[AssetKey(a) for a in assets], raise_on_error=False) as result:
+        return {"run_id": result.run_id, "success": result.success, "assets": assets,
+                "partition": str(partition)}
+
+
+def _run(job: tuple) -> dict:
+    return run(*job)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser()
     parser.add_argument("--incoming", required=True)
@@ -37,43 +62,29 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     in_process = not os.environ.get("PERSONAHUB_EXECUTOR")
     warehouse = build_resources(SETTINGS)["warehouse"]
-    recon = ReconstructableRepository.for_module(
-        "personahub_assets.definitions", "defs", working_directory=os.getcwd()
-    ).get_reconstructable_job("__ASSET_JOB")
-    synthesis_partitions = defs.resolve_assets_def("synthetic_data").partitions_def
     runs: list[dict] = []
 
+    def together(jobs: list[tuple]) -> None:
+        # On a cluster, runs of different batches at once, each from its own process (as
+        # run workers launch them): their steps commit to the warehouse together. Locally,
+        # one after the other.
+        if in_process:
+            runs.extend(run(*job) for job in jobs)
+            return
+        with ProcessPoolExecutor(len(jobs), mp_context=mp.get_context("spawn")) as pool:
+            runs.extend(pool.map(_run, jobs))
+
     with DagsterInstance.get() as instance:
-        def run(assets: list[str], partition) -> dict:
-            tags = ({"dagster/partition": str(partition)} if isinstance(partition, str)
-                    else synthesis_partitions.get_tags_for_partition_key(partition))
-            run_config = {"execution": {"config": {"in_process": {}}}} if in_process else {}
-            with execute_job(recon, instance, run_config=run_config, tags=tags,
-                             asset_selection=[AssetKey(a) for a in assets],
-                             raise_on_error=False) as result:
-                return {"run_id": result.run_id, "success": result.success,
-                        "assets": assets, "partition": str(partition)}
-
-        def together(jobs: list[tuple[list[str], object]]) -> None:
-            # On a cluster, runs of different batches at once: their steps commit to the
-            # warehouse together. Locally, one after the other in this process.
-            if in_process:
-                runs.extend(run(*job) for job in jobs)
-                return
-            with ThreadPoolExecutor(len(jobs)) as pool:
-                runs.extend(pool.map(lambda job: run(*job), jobs))
-
         registered = register_incoming(warehouse, Path(args.incoming))
         sync_partitions(instance, warehouse)
-        batches = [r["batch"] for r in warehouse.rows("SELECT batch FROM batches ORDER BY seq")]
-        synthesis = [MultiPartitionKey({"batch": b, "domain": args.domain}) for b in batches]
-        if args.rerun_only:
-            together([(INGEST, batches[0]), (["synthetic_data"], synthesis[0])])
-        else:
-            together([(INGEST, b) for b in batches])
-            for batch in batches:  # curation follows the ledger's sequence order
-                runs.append(run(["persona_hub"], batch))
-            together([(["synthetic_data"], key) for key in synthesis])  # the backfill
+    batches = [r["batch"] for r in warehouse.rows("SELECT batch FROM batches ORDER BY seq")]
+    if args.rerun_only:
+        together([(INGEST, batches[0]), (["synthetic_data"], batches[0], args.domain)])
+    else:
+        together([(INGEST, b) for b in batches])
+        for batch in batches:  # curation follows the ledger's sequence order
+            runs.append(run(["persona_hub"], batch))
+        together([(["synthetic_data"], b, args.domain) for b in batches])  # the backfill
     Path(args.out).write_text(json.dumps({
         "registered": [r.key for r in registered], "batches": batches, "runs": runs,
         "driver_pid": os.getpid()}, indent=1))

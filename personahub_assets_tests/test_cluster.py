@@ -442,7 +442,8 @@ def test_the_pipeline_on_celery_workers_equals_local_mode(pg, tmp_path, monkeypa
     base.update({
         "PYTHONPATH": str(REPO), "PGPASSWORD": pg.password,
         "PERSONAHUB_TEMPLATES_DIR": str(REPO / "templates"),
-        "PERSONAHUB_HOPS": "0", "PERSONAHUB_MAX_PERSONAS": "2",
+        # Two records per batch: each file is a batch. Few model calls keep CI short.
+        "PERSONAHUB_BATCH_RECORDS": "2", "PERSONAHUB_HOPS": "0", "PERSONAHUB_MAX_PERSONAS": "2",
         "PERSONAHUB_LLM_CACHE_CATALOG": cache_catalog,
     })
     pg_env = {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(pg.port),
