@@ -434,6 +434,7 @@ def test_the_pipeline_on_celery_workers_equals_local_mode(pg, tmp_path, monkeypa
     incoming.mkdir(parents=True)
     (incoming / "first.jsonl").write_text("\n".join(lines[0:2]) + "\n")
     (incoming / "second.jsonl").write_text("\n".join(lines[2:4]) + "\n")
+    planted_key = "sk-planted-" + uuid.uuid4().hex
     lake_catalog = pg.create_database("lake_e2e")
     cache_catalog = pg.create_database("cache_e2e")
     pg.create_database("dagster_e2e")
@@ -445,6 +446,8 @@ def test_the_pipeline_on_celery_workers_equals_local_mode(pg, tmp_path, monkeypa
         # Two records per batch: each file is a batch. Few model calls keep CI short.
         "PERSONAHUB_BATCH_RECORDS": "2", "PERSONAHUB_HOPS": "0", "PERSONAHUB_MAX_PERSONAS": "2",
         "PERSONAHUB_LLM_CACHE_CATALOG": cache_catalog,
+        # A planted key: it reaches the resources through an EnvVar and must be found nowhere.
+        "PERSONAHUB_LLM_API_KEY": planted_key,
     })
     pg_env = {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(pg.port),
               "DAGSTER_PG_DB": "dagster_e2e", "DAGSTER_PG_USER": PG_USER,
@@ -566,3 +569,27 @@ def test_the_pipeline_on_celery_workers_equals_local_mode(pg, tmp_path, monkeypa
     # Nothing but the lake's data path was shared: the workers kept no warehouse file.
     for folder, _ in workers:
         assert not (folder / "data" / "warehouse.duckdb").exists()
+
+    # Secrets: neither the database password nor the planted API key is in any Postgres
+    # table (instance, catalog, cache), in the lake's files or in a worker's log.
+    import psycopg2
+
+    secrets_ = [pg.password.encode(), planted_key.encode()]
+    for db in ("dagster_e2e", "lake_e2e", "cache_e2e"):
+        conn = psycopg2.connect(pg.conninfo(db))
+        try:
+            with conn.cursor() as cur:
+                cur.execute("SELECT table_name FROM information_schema.tables "
+                            "WHERE table_schema = 'public'")
+                for (table,) in cur.fetchall():
+                    cur.execute(f'SELECT t::text FROM "{table}" t')
+                    dump = "\n".join(r[0] for r in cur.fetchall()).encode()
+                    assert not any(s in dump for s in secrets_), (db, table)
+        finally:
+            conn.close()
+    files = [p for p in (shared / "lake").rglob("*") if p.is_file()]
+    files += [folder / "worker.log" for folder, _ in workers]
+    assert len(files) > 2
+    for path in files:
+        data = path.read_bytes()
+        assert not any(s in data for s in secrets_), path
