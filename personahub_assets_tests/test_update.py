@@ -1,11 +1,12 @@
 """The update driver: new data adds and never replaces, and automation carries it through."""
 
+import json
 from pathlib import Path
 
 import pytest
-from dagster import DagsterInstance, Definitions
+from dagster import AssetKey, instance_for_test
 
-from personahub_assets.automation import SENSORS, register_source
+from personahub_assets.automation import materialized_partitions, register_source
 from personahub_assets.definitions import ASSETS
 from personahub_assets.lib.tables import TABLES
 from personahub_assets.prompts import DOMAINS
@@ -56,14 +57,13 @@ def world(tmp_path_factory):
     resources = {"warehouse": WarehouseResource(path=str(tmp / "warehouse.duckdb")),
                  "embeddings": EmbeddingsResource(),
                  "llm": LLMResource(cache_path=str(tmp / "cache.duckdb"))}
-    defs = Definitions(assets=ASSETS, sensors=SENSORS, resources=resources)
-    with DagsterInstance.local_temp(str(tmp / "dagster")) as instance:
-        yield {"tmp": tmp, "incoming": incoming, "lines": lines, "defs": defs,
+    with instance_for_test() as instance:
+        yield {"tmp": tmp, "incoming": incoming, "lines": lines, "resources": resources,
                "instance": instance, "wh": resources["warehouse"]}
 
 
 def _update(world, **kwargs):
-    return run_update(world["defs"], world["instance"], world["wh"],
+    return run_update(ASSETS, world["resources"], world["instance"],
                       incoming=world["incoming"], **kwargs)
 
 
@@ -111,3 +111,65 @@ def test_a_batch_registered_behind_the_drivers_back_is_picked_up(world):
     assert not report.failed
     assert {str(r.partition).split("|")[0] for r in report.runs} == {batch.key}
     assert wh.scalar("SELECT count(*) FROM documents WHERE batch = ?", [batch.key]) == 1
+
+
+class LosingWarehouse(WarehouseResource):
+    """Fault injection at the storage boundary: the write of one batch's personas loses a
+    row, as a faulty disk or a buggy writer would, so that batch's accounting check fails."""
+
+    lose_batch: str = ""
+
+    def replace_partitions(self, writes, guards=()):
+        lossy = []
+        for table, where, rows in writes:
+            if table == "personas" and where.get("batch") == self.lose_batch \
+                    and hasattr(rows, "num_rows") and rows.num_rows:
+                rows = rows.slice(1)
+            lossy.append((table, where, rows))
+        super().replace_partitions(lossy, guards)
+
+
+def _persona_sets(folder: Path) -> list[Path]:
+    sets = []
+    for n, job in enumerate(("lighthouse keeper", "ferry engineer", "harbour pilot")):
+        sets.append(_write(folder / "personas" / f"set{n}.jsonl", [json.dumps(
+            {"persona": f"A {job} on a northern island who {verb} every {thing}."})
+            for verb, thing in (("records", "storm"), ("repairs", "engine"),
+                                ("studies", "chart"))]))
+    return sets
+
+
+def test_a_failed_check_blocks_only_its_batch_and_a_failed_run_is_retried_then_reported(
+        tmp_path):
+    incoming = tmp_path / "incoming"
+    _persona_sets(incoming)
+    wh = LosingWarehouse(path=str(tmp_path / "w.duckdb"))
+    resources = {"warehouse": wh, "embeddings": EmbeddingsResource(),
+                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
+    from personahub_assets.automation import register_incoming
+
+    batches = [b.key for b in register_incoming(wh, incoming)]
+    assert len(batches) == 3
+    bad = batches[1]
+    lossy = LosingWarehouse(path=wh.path, lose_batch=bad)
+    resources["warehouse"] = lossy
+    with instance_for_test() as instance:
+        # A partition key added by hand in the UI, with no batch behind it: its runs fail.
+        add_partitions(instance, ["d-000000000000"])
+        report = run_update(ASSETS, resources, instance, select=["persona_hub"],
+                            incoming=incoming, max_retries=1)
+        curated = materialized_partitions(instance, AssetKey("persona_hub"))
+        assert curated == {batches[0], batches[2]}  # the other batches flowed past curation
+        # Both failed runs were retried once (max_retries=1), then reported: the bare key's
+        # (no batch behind it) and the bad batch's (its blocking accounting check failed).
+        assert {r.partition: r.attempts for r in report.failed} == {"d-000000000000": 2,
+                                                                     bad: 2}
+        # Nothing ran past the failed check of the bad batch, and it is reported as skipped.
+        assert bad in report.skipped["persona_hub"]
+        assert "d-000000000000" in report.skipped["persona_hub"]
+        # A second update requests nothing: failed partitions stay failed, visibly.
+        again = run_update(ASSETS, resources, instance, select=["persona_hub"],
+                           incoming=incoming)
+        assert again.runs == []
+    text = report.summary()
+    assert "FAILED" in text and "skipped" in text
