@@ -14,6 +14,7 @@ import json
 import logging
 import multiprocessing as mp
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -77,7 +78,8 @@ def main(argv: list[str] | None = None) -> int:
     result: dict = {"benchmark": __doc__.split("\n\n")[0].replace("\n", " "),
                     "command": "python benchmarks/cluster.py " + " ".join(argv or sys.argv[1:]),
                     "date": datetime.now(timezone.utc).isoformat(timespec="seconds"),
-                    "machine": describe(), "partitions": args.partitions, "rows": args.rows}
+                    "machine": describe(), "load_average_before": os.getloadavg(),
+                    "partitions": args.partitions, "rows": args.rows}
     with postgres_server() as pg:
         os.environ["PGPASSWORD"] = pg.password
         local = _writes(WarehouseResource(path=str(tmp / "w.duckdb")), args.partitions,
@@ -130,6 +132,8 @@ def main(argv: list[str] | None = None) -> int:
                 all(p.exitcode == 0 for p in procs), "conflicts_retried": sum(conflicts),
             "conflicts_per_write": round(sum(conflicts) / writes, 2),
             "wall_seconds": round(wall, 2), "writes_per_s": round(writes / wall, 2)}
+    shutil.rmtree(tmp, ignore_errors=True)
+    result["load_average_after"] = os.getloadavg()
     out_path = ROOT / "benchmarks" / "results" / "cluster.json"
     out_path.write_text(json.dumps(result, indent=2) + "\n")
     sys.stdout.write(json.dumps(result, indent=2) + "\n")

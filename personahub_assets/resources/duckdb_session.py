@@ -142,7 +142,8 @@ def _lake_instance(target: LakeTarget) -> duckdb.DuckDBPyConnection:
         if conn is None:
             if not target.data_path.startswith(("s3://", "gs://", "az://", "abfss://")):
                 Path(target.data_path).mkdir(parents=True, exist_ok=True)
-            conn = duckdb.connect(config=OFFLINE_CONFIG)
+            # No progress bars: on a worker they would only fill the step's log.
+            conn = duckdb.connect(config={**OFFLINE_CONFIG, "enable_progress_bar": False})
             load_extensions(conn, "postgres_scanner", "ducklake")
             with catalog_lock(target.catalog):
                 # The first ATTACH creates the catalog tables; the lock keeps two first
