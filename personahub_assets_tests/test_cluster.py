@@ -407,6 +407,48 @@ def _drive(folder: Path, env: dict, incoming: Path, *extra: str) -> dict:
     return json.loads(out.read_text())
 
 
+def _web_answers(folder: Path, env: dict) -> dict:
+    """Start the real webserver on the cluster instance and ask it, over GraphQL, for the
+    runs and the executions of one asset check."""
+    import httpx
+
+    from personahub_assets_tests.servers import free_port
+
+    port = free_port()
+    log = (folder / "webserver.log").open("w")
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "dagster_webserver", "-h", "127.0.0.1", "-p", str(port),
+         "-m", "personahub_assets.definitions"],
+        cwd=folder, env=env, stdout=log, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                if httpx.get(base + "/server_info", timeout=5).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            assert proc.poll() is None and time.monotonic() < deadline, (
+                folder / "webserver.log").read_text()[-3000:]
+            time.sleep(1)
+        query = """{
+          runsOrError { ... on Runs { results { runId status } } }
+          assetCheckExecutions(assetKey: {path: ["synthetic_data"]},
+                               checkName: "samples_provenance", limit: 10) { runId status }
+        }"""
+        data = httpx.post(base + "/graphql", json={"query": query}, timeout=120).json()["data"]
+        return {"runs": {r["runId"] for r in data["runsOrError"]["results"]
+                         if r["status"] == "SUCCESS"},
+                "checks": data["assetCheckExecutions"]}
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+
+
 def _tables(wh: WarehouseResource) -> dict[str, list[tuple]]:
     skip = {("batches", "registered_at")}
     out = {}
@@ -495,6 +537,11 @@ def test_the_pipeline_on_celery_workers_equals_local_mode(pg, tmp_path, monkeypa
                 except subprocess.TimeoutExpired:
                     proc.kill()
 
+    # What the webserver shows: it opens the Postgres instance and answers from it.
+    web_folder, web_env = machine("webserver")
+    web_env["PERSONAHUB_CELERY_BROKER"] = "redis://127.0.0.1:1/0"  # not reached by the UI
+    web = _web_answers(web_folder, web_env)
+
     local_folder, local_env = machine("laptop", cluster=False)
     local = _drive(local_folder, local_env, incoming, "--domain", "math")
 
@@ -534,6 +581,8 @@ def test_the_pipeline_on_celery_workers_equals_local_mode(pg, tmp_path, monkeypa
                 elif event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
                     checks += 1
         assert checks > 0
+        assert web["checks"] and all(c["status"] == "SUCCEEDED" for c in web["checks"])
+        assert set(web["runs"]) >= {r["run_id"] for r in first["runs"]}
         # Steps ran in both workers: model steps on the gpu queue's worker, the others on
         # the dagster queue's, in processes that are neither the driver nor each other.
         assert {a: worker_of[a] for a in pids_of} == {

@@ -142,8 +142,7 @@ def _lake_instance(target: LakeTarget) -> duckdb.DuckDBPyConnection:
         if conn is None:
             if not target.data_path.startswith(("s3://", "gs://", "az://", "abfss://")):
                 Path(target.data_path).mkdir(parents=True, exist_ok=True)
-            # No progress bars: on a worker they would only fill the step's log.
-            conn = duckdb.connect(config={**OFFLINE_CONFIG, "enable_progress_bar": False})
+            conn = duckdb.connect(config=OFFLINE_CONFIG)
             load_extensions(conn, "postgres_scanner", "ducklake")
             with catalog_lock(target.catalog):
                 # The first ATTACH creates the catalog tables; the lock keeps two first
@@ -160,6 +159,8 @@ def lake_connection(target: LakeTarget) -> Iterator[duckdb.DuckDBPyConnection]:
     conn = _lake_instance(target).cursor()
     try:
         conn.execute(f"USE {target.alias}")
+        # No progress bars: on a worker they would only fill the step's log.
+        conn.execute("SET enable_progress_bar = false")
         yield conn
     finally:
         conn.close()
