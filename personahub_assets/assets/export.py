@@ -64,7 +64,8 @@ def dataset_export(
 ) -> MaterializeResult:
     """Valid samples of one batch, for every domain, in the PersonaHub release fields plus our
     full columns, as ``<domain>/<batch>.jsonl`` and ``.parquet``: each domain's folder is one
-    dataset (``datasets.load_dataset("parquet", data_dir=...)``) that grows by batch.
+    dataset (``datasets.load_dataset("parquet", data_files="<folder>/*.parquet")``) that
+    grows by batch.
 
     Math rows also carry the majority answer of the verification solvers, its vote count and
     whether the problem is verified.
