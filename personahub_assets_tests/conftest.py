@@ -5,4 +5,3 @@ import tempfile
 
 # Must run before personahub_assets.settings is imported by any test module.
 os.environ.setdefault("PERSONAHUB_DATA_DIR", tempfile.mkdtemp(prefix="personahub-test-"))
-os.environ.setdefault("PERSONAHUB_SHARDS", "2")
