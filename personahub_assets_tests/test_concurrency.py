@@ -33,8 +33,8 @@ HOSTILE = [
     "A harbour pilot in Rotterdam who guides container ships through the port at night and "
     "keeps a log of every tide",
 ]
-# Four runs at once: two synthesis runs (one a range across two batches, as a backfill
-# launches it), one single synthesis partition and one ingestion partition.
+# Four runs at once: three synthesis runs (one a range across two batches, as a backfill
+# launches it) and one ingestion partition.
 LOCK_ERRORS = ("Could not set lock", "database is locked", "Conflicting lock",
                "IO Error: Could not", "TransactionContext Error")
 # A job over synthetic_data alone, partitioned like it, as a backfill of that asset runs (the
@@ -97,8 +97,10 @@ def test_concurrent_multiprocess_runs_and_a_backfill_lose_nothing(tmp_path):
     (tmp_path / "synth.yaml").write_text(json.dumps(
         {"ops": {"synthetic_data": {"config": {"max_personas": 0}}}}))
     (tmp_path / "range_location.py").write_text(RANGE_LOCATION)
-    in_range = [f"{first}|npc", f"{first}|tool", f"{second}|math"]  # across the two batches
-    singles = [f"{second}|tool", f"{first}|reasoning"]
+    # A range of multi-dimensional partitions is a rectangle: batches first..second times
+    # domains npc..tool.
+    in_range = [f"{b}|{d}" for b in (first, second) for d in ("npc", "tool")]
+    singles = [f"{second}|math", f"{first}|reasoning"]
     commands = [
         _dagster("job", "execute", "-j", "synthesis_range", "-c", str(tmp_path / "synth.yaml"),
                  "--tags", json.dumps({"dagster/asset_partition_range_start": in_range[0],
