@@ -60,7 +60,7 @@ def _stages(batches: list[str]) -> list[tuple[str, str, str]]:
     for asset in ("web_documents", "text_personas", "relation_personas", "persona_hub"):
         stages += [(asset, b, COMMIT) for b in batches]
     stages += [("synthetic_data", f"{b}|knowledge", COMMIT) for b in batches]
-    stages += [("dataset_export", f"{b}|knowledge", EXPORT) for b in batches]
+    stages += [("dataset_export", b, EXPORT) for b in batches]
     return stages
 
 

@@ -58,7 +58,8 @@ def test_planted_api_key_never_reaches_logs_tables_or_exports(tmp_path, monkeypa
             api_key=EnvVar("PERSONAHUB_TEST_SECRET"), cache_path=str(tmp_path / "c.duckdb"))}
         for selection in ("synthetic_data", "dataset_export"):
             result = materialize(
-                ASSETS, selection=[selection], partition_key=key, instance=instance,
+                ASSETS, selection=[selection],
+                partition_key=key if selection == "synthetic_data" else batch, instance=instance,
                 resources=resources, run_config={"ops": {"dataset_export": {"config": {
                     "exports_dir": str(tmp_path / "exports")}}}} if selection ==
                 "dataset_export" else None)

@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from dagster import MultiPartitionKey, instance_for_test, materialize
+from dagster import instance_for_test, materialize
 
 from personahub_assets.definitions import ASSETS
 from personahub_assets.lib.math_answers import extract_answer, majority, normalize_answer
@@ -75,7 +75,7 @@ def test_math_verification_asset_and_export(tmp_path):
                          "AND template = 'math_solution' AND solution <> ''") == 9
 
         export = materialize(ASSETS, selection=["dataset_export"],
-                             partition_key=MultiPartitionKey({"batch": batch, "domain": "math"}),
+                             partition_key=batch,
                              instance=instance, resources=resources,
                              run_config={"ops": {"dataset_export": {"config": {
                                  "exports_dir": str(tmp_path / "exports")}}}})
