@@ -33,6 +33,7 @@ with one Gram matrix. Two indexes, numpy only:
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import math
@@ -44,10 +45,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-import httpx
 import numpy as np
 
-from personahub_assets.lib.retry import RETRY_STATUS, RetryPolicy
+from personahub_assets.lib.openai_calls import (
+    AdaptiveLimit,
+    CallFailed,
+    CallStats,
+    ReplicaPool,
+    call_with_retry,
+    request_headers,
+)
+from personahub_assets.lib.retry import RetryPolicy
 
 STATIC_MODEL_ENV = "PERSONAHUB_STATIC_MODEL_DIR"
 STATIC_MODEL_SUBDIR = Path("personahub-assets") / "models" / "minilm-static"
@@ -304,56 +312,57 @@ class EmbeddingsAPIError(RuntimeError):
 class OpenAIEmbeddingsEncoder:
     """Client for an OpenAI-compatible ``POST {base_url}/embeddings`` endpoint.
 
-    Texts are sent in batches of ``batch_size``; each response's ``data[].index`` puts the
-    vectors back in input order. Timeouts, dropped connections, 429 and 5xx answers are retried
-    with exponential backoff (a ``Retry-After`` header wins).
+    Texts are sent in batches of ``batch_size``, up to ``max_concurrency`` batches at once,
+    through the official ``openai`` client with its own retries off: timeouts, dropped
+    connections, 429 and 5xx answers are retried by :mod:`personahub_assets.lib.retry` (a
+    ``Retry-After`` header wins) and 429s lower the concurrency (AIMD). Each response's
+    ``data[].index`` puts the vectors back in input order.
 
     Args:
-        base_url: Server root including the version, e.g. ``http://127.0.0.1:8000/v1``.
+        base_url: Server root including the version, e.g. ``http://127.0.0.1:8000/v1``;
+            several replicas separated by commas.
         model: Model name sent with every request.
         api_key: Sent as a bearer token when not empty.
         batch_size: Texts per request.
         timeout_s: Per-request timeout.
         max_retries: Retries per batch after the first attempt.
         dimensions: Optional ``dimensions`` request field (for models that can shorten output).
-        client: An ``httpx.Client`` to use instead of one owned by the encoder.
+        max_concurrency: Batches in flight at once.
     """
 
     name = "openai"
 
     def __init__(self, base_url: str, model: str, api_key: str = "", *, batch_size: int = 256,
                  timeout_s: float = 60.0, max_retries: int = 4, dimensions: int | None = None,
-                 client: httpx.Client | None = None):
-        if not base_url:
+                 max_concurrency: int = 4):
+        urls = [u.rstrip("/") for u in base_url.replace(",", " ").split()]
+        if not urls:
             raise ValueError("base_url is required, e.g. http://127.0.0.1:8000/v1")
         if not model:
             raise ValueError("model is required")
-        if batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
-        self.base_url = base_url.rstrip("/")
+        if batch_size < 1 or max_concurrency < 1:
+            raise ValueError("batch_size and max_concurrency must be >= 1")
+        self.base_urls = urls
         self.model = model
         self._api_key = api_key
         self.batch_size = batch_size
         self.timeout_s = timeout_s
-        self.max_retries = max_retries
         self._retry = RetryPolicy(max_retries=max_retries)
         self.dimensions = dimensions
-        self._client = client
-        self.requests_sent = 0
+        self.max_concurrency = max_concurrency
+        self.concurrency_limit = float(max_concurrency)
+        self.stats = CallStats()
+
+    @property
+    def requests_sent(self) -> int:
+        """Every request sent, retries included."""
+        return self.stats.attempts
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-norm float32 embeddings of ``texts`` from the server, in input order."""
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        owned = self._client is None
-        client = self._client or httpx.Client(timeout=self.timeout_s)
-        try:
-            rows: list[list[float]] = []
-            for start in range(0, len(texts), self.batch_size):
-                batch = [str(text) for text in texts[start : start + self.batch_size]]
-                rows.extend(self._post(client, batch, headers))
-        finally:
-            if owned:
-                client.close()
+        batches = [[str(text) for text in texts[start : start + self.batch_size]]
+                   for start in range(0, len(texts), self.batch_size)]
+        rows = [row for batch in asyncio.run(self._encode_all(batches)) for row in batch]
         if not rows:
             return np.zeros((0, self.dimensions or 0), np.float32)
         widths = {len(row) for row in rows}
@@ -361,40 +370,37 @@ class OpenAIEmbeddingsEncoder:
             raise EmbeddingsAPIError(f"embeddings of different widths: {sorted(widths)}")
         return normalize(rows)
 
-    def _post(self, client: httpx.Client, batch: list[str],
-              headers: dict[str, str]) -> list[list[float]]:
-        body: dict[str, Any] = {"model": self.model, "input": batch, "encoding_format": "float"}
-        if self.dimensions:
-            body["dimensions"] = self.dimensions
-        url = self.base_url + "/embeddings"
-        last_error = "no attempt made"
-        for attempt in range(self.max_retries + 1):
-            retry_after = None
-            self.requests_sent += 1
-            try:
-                response = client.post(url, json=body, headers=headers, timeout=self.timeout_s)
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
-                last_error = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code == 200:
-                    return _parse_embeddings(response, len(batch))
-                last_error = f"HTTP {response.status_code}: {response.text[:200]}"
-                if response.status_code not in RETRY_STATUS:
-                    break
-                retry_after = response.headers.get("retry-after")
-            if attempt < self.max_retries:
-                time.sleep(self._retry.delay(attempt, retry_after))
-        raise EmbeddingsAPIError(f"embeddings request to {url} failed: {last_error}")
+    async def _encode_all(self, batches: list[list[str]]) -> list[list[list[float]]]:
+        pool = ReplicaPool.connect(self.base_urls, self._api_key, self.timeout_s)
+        limit = AdaptiveLimit(self.max_concurrency, self.concurrency_limit)
+        try:
+            return await asyncio.gather(*[self._post(pool, limit, b) for b in batches])
+        finally:
+            self.concurrency_limit = limit.limit
+            await pool.close()
+
+    async def _post(self, pool: ReplicaPool, limit: AdaptiveLimit,
+                    batch: list[str]) -> list[list[float]]:
+        extra: dict[str, Any] = {"dimensions": self.dimensions} if self.dimensions else {}
+        extra["extra_headers"] = request_headers(self._api_key)
+
+        async def send(client):
+            return await client.embeddings.create(model=self.model, input=batch,
+                                                  encoding_format="float", **extra)
+
+        try:
+            response, _ = await call_with_retry(pool, send, self._retry, self.stats, limit)
+        except CallFailed as exc:
+            raise EmbeddingsAPIError(f"embeddings request failed: {exc}") from None
+        return _vectors(response, len(batch))
 
 
-def _parse_embeddings(response: httpx.Response, expected: int) -> list[list[float]]:
+def _vectors(response: Any, expected: int) -> list[list[float]]:
     """Vectors of one ``/embeddings`` response, ordered by their ``index`` field."""
     try:
-        items = response.json()["data"]
-        if all("index" in item for item in items):
-            items = sorted(items, key=lambda item: int(item["index"]))
-        vectors = [[float(x) for x in item["embedding"]] for item in items]
-    except (ValueError, KeyError, TypeError) as exc:
+        items = sorted(response.data, key=lambda item: int(item.index or 0))
+        vectors = [[float(x) for x in item.embedding] for item in items]
+    except (AttributeError, ValueError, TypeError) as exc:
         raise EmbeddingsAPIError(f"malformed embeddings response: {exc}") from exc
     if len(vectors) != expected:
         raise EmbeddingsAPIError(f"asked for {expected} embeddings, got {len(vectors)}")
@@ -606,6 +612,75 @@ class _IVFKept:
         return best_sim, best_ids
 
 
+def _best_per_query(count: int, rows: np.ndarray, ids: np.ndarray, sims: np.ndarray,
+                    threshold: float) -> tuple[np.ndarray, np.ndarray]:
+    """From (query row, kept id, similarity) triples: each query's best match at or above
+    ``threshold`` (highest similarity, then earliest id); ``-inf`` and -1 where none."""
+    best_sim = np.full(count, -np.inf, np.float32)
+    best_ids = np.full(count, -1, np.int64)
+    hit = sims >= threshold
+    rows, ids, sims = rows[hit], ids[hit], sims[hit]
+    if len(rows):
+        order = np.lexsort((ids, -sims, rows))
+        first = order[np.flatnonzero(np.diff(rows[order], prepend=-1))]
+        best_sim[rows[first]] = sims[first]
+        best_ids[rows[first]] = ids[first]
+    return best_sim, best_ids
+
+
+class _FaissFlatKept:
+    """Kept vectors in a faiss ``IndexFlatIP``: exact, one range search per block."""
+
+    def __init__(self, dim: int):
+        import faiss
+
+        self._index = faiss.IndexFlatIP(dim)
+        self._ids: list[np.ndarray] = []
+        self._all_ids = np.empty(0, np.int64)
+
+    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        if len(vectors):
+            self._index.add(vectors)
+            self._all_ids = np.concatenate([self._all_ids, ids])
+
+    def best(self, queries: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        if not self._index.ntotal:
+            return _best_per_query(len(queries), *(np.empty(0, t) for t in
+                                                   (np.int64, np.int64, np.float32)), threshold)
+        # faiss keeps results strictly above the radius; the exact test follows.
+        lims, sims, positions = self._index.range_search(queries, threshold - _BOUND_SLACK)
+        rows = np.repeat(np.arange(len(queries)), np.diff(lims))
+        return _best_per_query(len(queries), rows, self._all_ids[positions], sims, threshold)
+
+
+class _FaissIVFKept:
+    """Kept vectors in a faiss ``IndexIVFFlat`` whose lists are the same k-means centroids as
+    :class:`_IVFKept` (frozen before the first item is decided); ``nprobe`` lists per query."""
+
+    def __init__(self, embeddings: np.ndarray, nlist: int | None, nprobe: int, seed: int):
+        import faiss
+
+        n, dim = embeddings.shape
+        rng = np.random.default_rng(seed)
+        nlist = max(1, min(nlist or int(math.sqrt(n)), n))
+        sample = embeddings[rng.choice(n, min(n, 32 * nlist), replace=False)]
+        self._quantizer = faiss.IndexFlatIP(dim)
+        self._quantizer.add(_spherical_kmeans(sample, nlist, rng))
+        self._index = faiss.IndexIVFFlat(self._quantizer, dim, nlist,
+                                         faiss.METRIC_INNER_PRODUCT)
+        self._index.is_trained = True
+        self._index.nprobe = max(1, min(nprobe, nlist))
+
+    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
+        if len(vectors):
+            self._index.add_with_ids(vectors, ids)
+
+    def best(self, queries: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
+        sims, ids = self._index.search(queries, 1)
+        rows = np.arange(len(queries))
+        return _best_per_query(len(queries), rows, ids[:, 0], sims[:, 0], threshold)
+
+
 def _resolve_block(block: np.ndarray, start: int, threshold: float, prior_sim: np.ndarray,
                    prior_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Keep/drop one block in order, given each item's best kept match in earlier blocks.
@@ -683,7 +758,7 @@ def embedding_near_duplicates(
         raise ValueError(f"embeddings must be 2-D, got shape {vectors.shape}")
     if block_size < 1:
         raise ValueError("block_size must be >= 1")
-    if index not in ("auto", "exact", "ivf"):
+    if index not in ("auto", "exact", "ivf", "faiss_exact", "faiss_ivf"):
         raise ValueError(f"index must be 'auto', 'exact' or 'ivf', got {index!r}")
     if not assume_normalized:
         vectors = normalize(vectors)
@@ -692,8 +767,12 @@ def embedding_near_duplicates(
         return []
     if index == "auto":
         index = "exact" if n <= EXACT_INDEX_MAX_ITEMS else "ivf"
-    kept_index: _ExactKept | _IVFKept
-    if index == "ivf":
+    kept_index: Any
+    if index == "faiss_exact":
+        kept_index = _FaissFlatKept(dim)
+    elif index == "faiss_ivf":
+        kept_index = _FaissIVFKept(vectors, nlist, nprobe, seed)
+    elif index == "ivf":
         kept_index = _IVFKept(vectors, nlist, nprobe, seed)
     else:
         split = _HEAD_DIMS if dim >= 2 * _HEAD_DIMS else 0
