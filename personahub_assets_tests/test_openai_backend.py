@@ -31,6 +31,13 @@ def _fault_llm(server: FaultServer, tmp_path, **kw) -> LLMResource:
 
 
 @pytest.fixture(scope="module")
+def llama_server():
+    """One llama.cpp server with the embedded GGUF for the module's model tests."""
+    with llama_cpp_server(packaged_model_path()) as base_url:
+        yield base_url
+
+
+@pytest.fixture(scope="module")
 def fault_server():
     with FaultServer(slow_s=2.0) as server:
         yield server
@@ -107,36 +114,36 @@ def test_requests_per_minute_limit_spaces_requests():
 
 
 @pytest.mark.model
-def test_real_openai_compatible_server(tmp_path):
+def test_real_openai_compatible_server(tmp_path, llama_server):
     """llama-cpp-python's server with the embedded GGUF: completions, chat and JSON."""
-    with llama_cpp_server(packaged_model_path()) as base_url:
-        llm = LLMResource(backend="openai", base_url=base_url, model="gemma-3-270m",
-                          cache_path=str(tmp_path / "cache.duckdb"), max_concurrency=2)
-        t = persona_to_persona.TEMPLATE
-        reqs = [t.request({"persona": f"A tailor in city {i}.", "relation": "client"}, seed=i)
-                for i in range(4)]
-        results = llm.generate(reqs)
-        assert all(r.error is None and r.text.startswith("A ") for r in results)
-        assert all(r.completion_tokens > 0 and r.prompt_tokens > 0 for r in results)
-        assert llm.engine.http_attempts == 4
+    base_url = llama_server
+    llm = LLMResource(backend="openai", base_url=base_url, model="gemma-3-270m",
+                      cache_path=str(tmp_path / "cache.duckdb"), max_concurrency=2)
+    t = persona_to_persona.TEMPLATE
+    reqs = [t.request({"persona": f"A tailor in city {i}.", "relation": "client"}, seed=i)
+            for i in range(4)]
+    results = llm.generate(reqs)
+    assert all(r.error is None and r.text.startswith("A ") for r in results)
+    assert all(r.completion_tokens > 0 and r.prompt_tokens > 0 for r in results)
+    assert llm.engine.http_attempts == 4
 
-        npc = SYNTHESIS_TEMPLATES["npc"].request(
-            {"persona": "A lighthouse keeper.", "world": "a foggy island"}, seed=1)
-        (structured,) = llm.generate([npc])
-        assert set(structured.parsed) == {"name", "description", "interaction"}
-        # llama-cpp-python's server answers /models as owner "me" and takes a grammar.
-        assert llm.engine.effective_json_mode() == "llamacpp_grammar"
+    npc = SYNTHESIS_TEMPLATES["npc"].request(
+        {"persona": "A lighthouse keeper.", "world": "a foggy island"}, seed=1)
+    (structured,) = llm.generate([npc])
+    assert set(structured.parsed) == {"name", "description", "interaction"}
+    # llama-cpp-python's server answers /models as owner "me" and takes a grammar.
+    assert llm.engine.effective_json_mode() == "llamacpp_grammar"
 
-        chat = LLMResource(backend="openai", base_url=base_url, model="gemma-3-270m",
-                           prompt_style="chat", cache_path=str(tmp_path / "cache.duckdb"))
-        (reply,) = chat.generate([dataclasses.replace(reqs[0], max_tokens=24)])
-        assert reply.error is None and reply.text.strip()
+    chat = LLMResource(backend="openai", base_url=base_url, model="gemma-3-270m",
+                       prompt_style="chat", cache_path=str(tmp_path / "cache.duckdb"))
+    (reply,) = chat.generate([dataclasses.replace(reqs[0], max_tokens=24)])
+    assert reply.error is None and reply.text.strip()
 
-        # Same batch again: served from the cache, no HTTP request at all.
-        again = LLMResource(backend="openai", base_url=base_url, model="gemma-3-270m",
-                            cache_path=str(tmp_path / "cache.duckdb"))
-        assert [r.text for r in again.generate(reqs)] == [r.text for r in results]
-        assert again.engine.http_attempts == 0
+    # Same batch again: served from the cache, no HTTP request at all.
+    again = LLMResource(backend="openai", base_url=base_url, model="gemma-3-270m",
+                        cache_path=str(tmp_path / "cache.duckdb"))
+    assert [r.text for r in again.generate(reqs)] == [r.text for r in results]
+    assert again.engine.http_attempts == 0
 
 
 def test_429s_lower_the_concurrency_limit_and_every_request_succeeds(tmp_path):
@@ -213,28 +220,28 @@ def _assert_valid(domain: str, result) -> None:
 
 @pytest.mark.model
 @pytest.mark.parametrize("prompt_style", ["completion", "chat"])
-def test_every_json_domain_is_valid_through_a_llamacpp_server(tmp_path, prompt_style):
+def test_every_json_domain_is_valid_through_a_llamacpp_server(tmp_path, prompt_style,
+                                                             llama_server):
     items = _json_domain_requests(2)
     assert {d for d, _ in items} >= {"npc", "tool"}
-    with llama_cpp_server(packaged_model_path()) as base_url:
-        llm = LLMResource(backend="openai", base_url=base_url, model="gemma-3-270m",
-                          prompt_style=prompt_style, max_concurrency=2,
-                          cache_path=str(tmp_path / "cache.duckdb"))
-        results = llm.generate([r for _, r in items])
+    llm = LLMResource(backend="openai", base_url=llama_server, model="gemma-3-270m",
+                      prompt_style=prompt_style, max_concurrency=2,
+                      cache_path=str(tmp_path / "cache.duckdb"))
+    results = llm.generate([r for _, r in items])
     for (domain, _), result in zip(items, results, strict=True):
         _assert_valid(domain, result)
 
 
 @pytest.mark.model
-def test_completion_json_without_guided_decoding_stops_at_the_format_end(tmp_path):
+def test_completion_json_without_guided_decoding_stops_at_the_format_end(tmp_path,
+                                                                        llama_server):
     """No grammar: the stop sequences end the answer where the few-shot format does, instead
     of the model running on into another example until the token limit."""
     items = _json_domain_requests(2)
-    with llama_cpp_server(packaged_model_path()) as base_url:
-        llm = LLMResource(backend="openai", base_url=base_url, model="gemma-3-270m",
-                          json_mode="none", max_concurrency=2,
-                          cache_path=str(tmp_path / "cache.duckdb"))
-        results = llm.generate([r for _, r in items])
+    llm = LLMResource(backend="openai", base_url=llama_server, model="gemma-3-270m",
+                      json_mode="none", max_concurrency=2,
+                      cache_path=str(tmp_path / "cache.duckdb"))
+    results = llm.generate([r for _, r in items])
     assert not [r.text for r in results if r.is_truncated or r.error]
 
 

@@ -139,12 +139,17 @@ class ReplicaPool:
         return min(live, key=lambda r: r.outstanding)
 
     def drop(self, replica: Replica) -> bool:
-        """Stop using ``replica`` if another one is alive; False when it is the last."""
-        if not replica.alive or len(self.live()) == 1:
-            return False
-        replica.alive = False
-        self.dropped.append(replica.base_url)
-        return True
+        """Stop using ``replica`` unless it is the last live one.
+
+        Returns True when the attempt can move on to another live replica (also when a
+        concurrent request dropped this one first).
+        """
+        if replica.alive:
+            if len(self.live()) == 1:
+                return False
+            replica.alive = False
+            self.dropped.append(replica.base_url)
+        return bool(self.live())
 
     async def close(self) -> None:
         """Close every client."""
@@ -232,7 +237,8 @@ async def call_with_retry(
         except openai.APITimeoutError as exc:
             error = f"timeout: {exc}"
         except openai.APIConnectionError as exc:
-            error = f"connection failed: {exc.__cause__ or exc}"
+            cause = exc.__cause__ or exc
+            error = f"connection failed: {type(cause).__name__}: {cause}"
             replica.last_error = error
             if pool.drop(replica):
                 continue  # the attempt goes to another replica, without a retry used
