@@ -18,7 +18,7 @@ from pydantic import Field
 
 from personahub_assets.lib import markdown, plots
 from personahub_assets.lib.diversity import diversity_metadata, embedding_metadata
-from personahub_assets.lib.generation import provenance, seed_for, summarize
+from personahub_assets.lib.generation import provenance, seed_for
 from personahub_assets.lib.ids import sample_id
 from personahub_assets.lib.tables import to_arrow
 from personahub_assets.lib.validation import validate_sample
@@ -132,7 +132,7 @@ def synthetic_data(
             "valid_rate": round(valid_rate, 4),
             "invalid_reasons": MetadataValue.md(markdown.counts(dict(reasons))),
             **diversity,
-            **summarize(results),
+            **llm.summarize(results),
             "per_partition": MetadataValue.md(markdown.table(
                 per_partition, ["partition", "samples", "valid", "valid_rate"])),
             "validity_chart": MetadataValue.md(plots.svg_markdown(plots.stacked_bars_svg(
