@@ -127,7 +127,8 @@ class FaultServer:
     Markers (``_N`` = for the first N attempts): ``FAULT:ok``, ``FAULT:429_2`` (429 with
     Retry-After), ``FAULT:500_3``, ``FAULT:slow_1`` (sleeps past the client timeout),
     ``FAULT:truncate`` (finish_reason length), ``FAULT:bad400`` (a non-retryable 400),
-    ``FAULT:malformed`` (a 200 whose body is not JSON), ``FAULT:always503``. Attempts are
+    ``FAULT:malformed`` (a 200 whose body is not JSON), ``FAULT:always503``,
+    ``FAULT:jsontail`` (a JSON object, then more text up to the token limit). Attempts are
     counted per marker text, so each test uses its own marker.
     """
 
@@ -218,8 +219,10 @@ class FaultServer:
             h.end_headers()
             h.wfile.write(b"{not json")
             return None
-        finish = "length" if kind == "truncate" else "stop"
+        finish = "length" if kind in {"truncate", "jsontail"} else "stop"
         text = f" A reply to {kind} number {n}"
+        if kind == "jsontail":  # a JSON object, then the model runs on to the token limit
+            text = ' {"name": "Ada"}\n\nGame world: a town\nPersona: a smith\nNPC: {"na'
         choice = ({"text": text} if "prompt" in body
                   else {"message": {"role": "assistant", "content": text.strip()}})
         return _send(h, 200, {"choices": [{**choice, "finish_reason": finish, "index": 0}],
