@@ -649,7 +649,7 @@ class _FaissFlatKept:
                                                    (np.int64, np.int64, np.float32)), threshold)
         # faiss keeps results strictly above the radius; the exact test follows.
         lims, sims, positions = self._index.range_search(queries, threshold - _BOUND_SLACK)
-        rows = np.repeat(np.arange(len(queries)), np.diff(lims))
+        rows = np.repeat(np.arange(len(queries)), np.diff(lims).astype(np.int64))
         return _best_per_query(len(queries), rows, self._all_ids[positions], sims, threshold)
 
 

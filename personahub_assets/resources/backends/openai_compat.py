@@ -22,9 +22,9 @@ from personahub_assets.lib.openai_calls import (
     call_with_retry,
     request_headers,
 )
-from personahub_assets.lib.retry import RETRY_STATUS, RetryPolicy
+from personahub_assets.lib.retry import RetryPolicy
 
-__all__ = ["JSON_MODES", "RETRY_STATUS", "OpenAICompatBackend", "RateLimiter", "RetryPolicy"]
+__all__ = ["JSON_MODES", "OpenAICompatBackend", "RateLimiter", "RetryPolicy"]
 
 #: How a JSON schema reaches the server. ``auto`` asks ``/models`` who serves: llama.cpp's C++
 #: server gets its ``json_schema`` field, llama-cpp-python's server a ``grammar``, anything
