@@ -29,6 +29,10 @@ with one Gram matrix. Two indexes, numpy only:
   it gets one; decisions identical);
 * ivf: inverted lists around k-means centroids, ``nprobe`` lists scanned per item, about
   linear in the corpus size but it can miss a duplicate whose match sits in an unprobed list.
+
+Both were measured against faiss on the same vectors (``benchmarks/embedding_index.py``: an
+``IndexFlatIP`` range search per block, and an ``IndexIVFFlat`` on the same frozen centroids);
+they made the same decisions and these were faster, so faiss is only a benchmark baseline.
 """
 
 from __future__ import annotations
@@ -612,75 +616,6 @@ class _IVFKept:
         return best_sim, best_ids
 
 
-def _best_per_query(count: int, rows: np.ndarray, ids: np.ndarray, sims: np.ndarray,
-                    threshold: float) -> tuple[np.ndarray, np.ndarray]:
-    """From (query row, kept id, similarity) triples: each query's best match at or above
-    ``threshold`` (highest similarity, then earliest id); ``-inf`` and -1 where none."""
-    best_sim = np.full(count, -np.inf, np.float32)
-    best_ids = np.full(count, -1, np.int64)
-    hit = sims >= threshold
-    rows, ids, sims = rows[hit], ids[hit], sims[hit]
-    if len(rows):
-        order = np.lexsort((ids, -sims, rows))
-        first = order[np.flatnonzero(np.diff(rows[order], prepend=-1))]
-        best_sim[rows[first]] = sims[first]
-        best_ids[rows[first]] = ids[first]
-    return best_sim, best_ids
-
-
-class _FaissFlatKept:
-    """Kept vectors in a faiss ``IndexFlatIP``: exact, one range search per block."""
-
-    def __init__(self, dim: int):
-        import faiss
-
-        self._index = faiss.IndexFlatIP(dim)
-        self._ids: list[np.ndarray] = []
-        self._all_ids = np.empty(0, np.int64)
-
-    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
-        if len(vectors):
-            self._index.add(vectors)
-            self._all_ids = np.concatenate([self._all_ids, ids])
-
-    def best(self, queries: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-        if not self._index.ntotal:
-            return _best_per_query(len(queries), *(np.empty(0, t) for t in
-                                                   (np.int64, np.int64, np.float32)), threshold)
-        # faiss keeps results strictly above the radius; the exact test follows.
-        lims, sims, positions = self._index.range_search(queries, threshold - _BOUND_SLACK)
-        rows = np.repeat(np.arange(len(queries)), np.diff(lims).astype(np.int64))
-        return _best_per_query(len(queries), rows, self._all_ids[positions], sims, threshold)
-
-
-class _FaissIVFKept:
-    """Kept vectors in a faiss ``IndexIVFFlat`` whose lists are the same k-means centroids as
-    :class:`_IVFKept` (frozen before the first item is decided); ``nprobe`` lists per query."""
-
-    def __init__(self, embeddings: np.ndarray, nlist: int | None, nprobe: int, seed: int):
-        import faiss
-
-        n, dim = embeddings.shape
-        rng = np.random.default_rng(seed)
-        nlist = max(1, min(nlist or int(math.sqrt(n)), n))
-        sample = embeddings[rng.choice(n, min(n, 32 * nlist), replace=False)]
-        self._quantizer = faiss.IndexFlatIP(dim)
-        self._quantizer.add(_spherical_kmeans(sample, nlist, rng))
-        self._index = faiss.IndexIVFFlat(self._quantizer, dim, nlist,
-                                         faiss.METRIC_INNER_PRODUCT)
-        self._index.is_trained = True
-        self._index.nprobe = max(1, min(nprobe, nlist))
-
-    def add(self, vectors: np.ndarray, ids: np.ndarray) -> None:
-        if len(vectors):
-            self._index.add_with_ids(vectors, ids)
-
-    def best(self, queries: np.ndarray, threshold: float) -> tuple[np.ndarray, np.ndarray]:
-        sims, ids = self._index.search(queries, 1)
-        rows = np.arange(len(queries))
-        return _best_per_query(len(queries), rows, ids[:, 0], sims[:, 0], threshold)
-
-
 def _resolve_block(block: np.ndarray, start: int, threshold: float, prior_sim: np.ndarray,
                    prior_ids: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Keep/drop one block in order, given each item's best kept match in earlier blocks.
@@ -758,7 +693,7 @@ def embedding_near_duplicates(
         raise ValueError(f"embeddings must be 2-D, got shape {vectors.shape}")
     if block_size < 1:
         raise ValueError("block_size must be >= 1")
-    if index not in ("auto", "exact", "ivf", "faiss_exact", "faiss_ivf"):
+    if index not in ("auto", "exact", "ivf"):
         raise ValueError(f"index must be 'auto', 'exact' or 'ivf', got {index!r}")
     if not assume_normalized:
         vectors = normalize(vectors)
@@ -767,23 +702,32 @@ def embedding_near_duplicates(
         return []
     if index == "auto":
         index = "exact" if n <= EXACT_INDEX_MAX_ITEMS else "ivf"
-    kept_index: Any
-    if index == "faiss_exact":
-        kept_index = _FaissFlatKept(dim)
-    elif index == "faiss_ivf":
-        kept_index = _FaissIVFKept(vectors, nlist, nprobe, seed)
-    elif index == "ivf":
+    kept_index: _ExactKept | _IVFKept
+    if index == "ivf":
         kept_index = _IVFKept(vectors, nlist, nprobe, seed)
     else:
         split = _HEAD_DIMS if dim >= 2 * _HEAD_DIMS else 0
         if split:
             vectors = vectors @ _principal_rotation(vectors, seed)
         kept_index = _ExactKept(dim, n, split)
-
-    duplicates: list[EmbeddingDuplicate] = []
     # The inverted lists are scanned with many small matrix products; a multithreaded BLAS
     # spends far longer synchronizing its threads than computing on those.
-    limits = _single_threaded_blas() if index == "ivf" else contextlib.nullcontext()
+    return decide_in_order(vectors, threshold, kept_index, block_size,
+                           single_threaded_blas=index == "ivf")
+
+
+def decide_in_order(vectors: np.ndarray, threshold: float, kept_index: Any,
+                    block_size: int = 2048,
+                    single_threaded_blas: bool = False) -> list[EmbeddingDuplicate]:
+    """The keep/drop loop of :func:`embedding_near_duplicates` over any index of kept items.
+
+    ``kept_index`` has ``add(vectors, ids)`` and ``best(queries, threshold) -> (similarity,
+    id)`` arrays (``-inf`` and -1 where no kept item reaches the threshold). Benchmarks pass
+    other libraries' indexes here, so that only the search differs.
+    """
+    n = len(vectors)
+    duplicates: list[EmbeddingDuplicate] = []
+    limits = _single_threaded_blas() if single_threaded_blas else contextlib.nullcontext()
     with limits:
         for start in range(0, n, block_size):
             block = np.ascontiguousarray(vectors[start : start + block_size])
