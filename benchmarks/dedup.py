@@ -366,7 +366,7 @@ def rensa_near_duplicates(texts: list[str]) -> list[tuple[int, int]]:
 
 def worker_rensa(n: int, repeats: int, out_dir: Path) -> dict:
     """Times :func:`rensa_near_duplicates` end to end on the same texts."""
-    import rensa
+    from importlib.metadata import version
 
     texts, _ = make_corpus(n)
     seconds, dropped = [], []
@@ -375,7 +375,7 @@ def worker_rensa(n: int, repeats: int, out_dir: Path) -> dict:
         dropped = rensa_near_duplicates(texts)
         seconds.append(time.perf_counter() - start)
     np.save(out_dir / f"rensa_{n}.npy", np.array(dropped, np.int64).reshape(-1, 2))
-    return {"seconds": seconds, "version": getattr(rensa, "__version__", "unknown")}
+    return {"seconds": seconds, "version": version("rensa")}
 
 
 def worker_embedding(n: int, repeats: int, out_dir: Path) -> dict:
