@@ -25,25 +25,23 @@ import argparse
 import json
 import math
 import os
-import platform
 import sys
 import time
 from datetime import datetime, timezone
 from pathlib import Path
 
 import numpy as np
-from embeddings import make_corpus
+from embeddings import make_corpus  # also puts the project root on sys.path
 from machine import describe
 
-ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
-
-from personahub_assets.lib.embeddings import (  # noqa: E402
+from personahub_assets.lib.embeddings import (
     StaticEncoder,
     _spherical_kmeans,
     decide_in_order,
     embedding_near_duplicates,
 )
+
+ROOT = Path(__file__).resolve().parents[1]
 
 THRESHOLD = 0.9
 
@@ -189,8 +187,7 @@ def main() -> None:
         "machine": {**describe(), "numpy": np.__version__, "faiss": faiss.__version__,
                     "faiss_omp_threads": faiss.omp_get_max_threads(),
                     "load_average_at_start": [round(x, 2) for x in load_at_start],
-                    "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
-                    "platform": platform.platform()},
+                    "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
         "parameters": {"threshold": THRESHOLD, "block_size": 2048,
                        "ivf": "nlist=sqrt(n), nprobe=32, the same spherical k-means centroids "
                               "(32*nlist sample, seed 0) for both"},
