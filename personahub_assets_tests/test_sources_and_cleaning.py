@@ -203,10 +203,6 @@ def test_slices_of_a_file_read_every_record_once(tmp_path, suffix):
         (i, r["url"], r["text"]) for i, r in enumerate(rows)]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "package bug: assets/ingestion.py _read_part rejects every part whose path has no file "
-    "suffix, so a batch of hf:NAME (register_source, the register_batches job) is rejected "
-    "as unsupported_format:none instead of read"))
 def test_a_hugging_face_dataset_registered_as_batches_is_ingested_slice_by_slice(tmp_path):
     from dagster import instance_for_test, materialize
 
