@@ -129,3 +129,13 @@ def test_parse_constraints_gives_reasons():
         parse_constraints('{"kind": "title"}')
     with pytest.raises(ValueError, match="unknown constraint kind"):
         parse_constraints('[{"kind": "rhymes"}]')
+
+
+def test_response_examples_obey_their_own_constraints():
+    from personahub_assets.prompts import response
+
+    for request, cons, answer in response.EXAMPLES:
+        assert all(verify(answer, cons)), (request, verify(answer, cons))
+    prompt = response.TEMPLATE.request({"instruction": "Plan a picnic. Use no commas."},
+                                       seed=1).completion_prompt
+    assert prompt.rstrip().endswith("Answer:")

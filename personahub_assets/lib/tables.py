@@ -50,7 +50,7 @@ TABLES: dict[str, pa.Schema] = {
     "synthetic_samples": pa.schema([
         ("sample_id", _S), ("domain", _S), ("shard", _I), ("persona_id", _S), ("persona", _S),
         ("sample_index", _I), ("mode", _S), ("text", _S), ("json_value", _S), ("valid", _B),
-        ("reason", _S), ("finish_reason", _S), *_PROVENANCE,
+        ("reason", _S), ("finish_reason", _S), *_PROVENANCE, ("selection", _S),
     ]),
     "math_solutions": pa.schema([
         ("sample_id", _S), ("shard", _I), ("solver", _I), ("solution", _S), ("answer", _S),
@@ -59,6 +59,22 @@ TABLES: dict[str, pa.Schema] = {
     "math_answers": pa.schema([
         ("sample_id", _S), ("shard", _I), ("answer", _S), ("votes", _I), ("k", _I),
         ("verified", _B),
+    ]),
+    # Issue 16: verifiable instruction data, the judge and safety screen, persona attributes.
+    "instruction_responses": pa.schema([
+        ("sample_id", _S), ("shard", _I), ("constraints", _S), ("instruction", _S),
+        ("response", _S), ("constraints_passed", _B), ("constraint_verdicts", _S),
+        ("n_constraints", _I), ("finish_reason", _S), ("error", _S), *_PROVENANCE,
+    ]),
+    "sample_quality": pa.schema([
+        ("sample_id", _S), ("domain", _S), ("shard", _I), ("safety_flag", _B),
+        ("safety_reason", _S), ("safety_score", _F), ("judge_score", _I),
+        ("judge_reason", _S), ("judge_flag", _B), ("judge_error", _S), *_PROVENANCE,
+    ]),
+    "persona_attributes": pa.schema([
+        ("persona_id", _S), ("shard", _I), ("occupation", _S), ("domain", _S),
+        ("expertise", _S), ("language", _S), ("attribute_source", _S),
+        ("source_fields", _S), *_PROVENANCE,
     ]),
 }
 
