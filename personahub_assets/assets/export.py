@@ -19,12 +19,19 @@ from dagster import (
 from pydantic import Field
 
 from personahub_assets.lib import markdown
+from personahub_assets.lib.cards import gather_facts, render_card, write_card
 from personahub_assets.lib.export import (
     count_jsonl,
     push_to_hub,
     release_rows,
     save_hf_dataset,
     write_dataset,
+)
+from personahub_assets.lib.quality import (
+    EXPORT_COLUMNS,
+    EXPORT_JOINS,
+    domain_columns,
+    split_for_export,
 )
 from personahub_assets.partitions import domain_partitions
 from personahub_assets.prompts import SYNTHESIS_TEMPLATES
@@ -41,13 +48,19 @@ class ExportConfig(Config):
                                   description="Also save a `datasets` dataset to disk.")
     hub_repo: str = Field(default="", description="Push to this Hub dataset repo, e.g. "
                                                   "org/personahub-{domain} (needs HF_TOKEN).")
+    min_judge_score: int = Field(default=0, description="Leave out samples the judge scored "
+                                                        "under this (0 = no minimum; 1-5).")
+    license: str = Field(default=SETTINGS.dataset_license,
+                         description="License id written into the dataset card.")
 
 
 @asset(
     partitions_def=domain_partitions,
     deps=[AssetDep("synthetic_data", partition_mapping=MultiToSingleDimensionPartitionMapping(
               partition_dimension_name="domain")),
-          AssetDep("math_verification", partition_mapping=AllPartitionMapping())],
+          AssetDep("math_verification", partition_mapping=AllPartitionMapping()),
+          AssetDep("sample_quality", partition_mapping=MultiToSingleDimensionPartitionMapping(
+              partition_dimension_name="domain"))],
     group_name="export",
     kinds={"parquet", "json"},
     check_specs=[AssetCheckSpec("export_matches_warehouse", asset="dataset_export",
@@ -65,9 +78,11 @@ def dataset_export(
     domain = context.partition_key
     samples = warehouse.rows(
         "SELECT s.*, a.answer AS verified_answer, a.votes AS answer_votes, "
-        "coalesce(a.verified, false) AS verified FROM synthetic_samples s "
-        "LEFT JOIN math_answers a USING (sample_id) "
-        "WHERE s.domain = ? AND s.valid ORDER BY s.shard, s.sample_id", [domain])
+        "coalesce(a.verified, false) AS verified, " + EXPORT_COLUMNS + " FROM synthetic_samples s "
+        "LEFT JOIN math_answers a USING (sample_id) " + EXPORT_JOINS +
+        " WHERE s.domain = ? AND s.valid ORDER BY s.shard, s.sample_id", [domain])
+    samples, dropped = split_for_export(samples, config.min_judge_score)
+    samples = [domain_columns(dict(s), domain) for s in samples]
     if domain != "math":
         for row in samples:
             for key in ("verified_answer", "answer_votes", "verified"):
@@ -79,6 +94,9 @@ def dataset_export(
     expected = warehouse.scalar(
         "SELECT count(*) FROM synthetic_samples WHERE domain = ? AND valid", [domain])
     in_file = count_jsonl(paths["jsonl"])
+    card = write_card(directory, render_card(gather_facts(
+        warehouse.rows, domain, rows, dropped, config.license, config.min_judge_score,
+        columns=list(rows[0]) if rows else [])))
     verified = sum(bool(r.get("verified")) for r in rows)
     extra: dict = {}
     if config.save_hf_dataset and rows:
@@ -94,6 +112,8 @@ def dataset_export(
         metadata={
             "rows": len(rows),
             **({"verified_rows": verified} if domain == "math" else {}),
+            "left_out": MetadataValue.md(markdown.counts(dict(dropped))),
+            "dataset_card": MetadataValue.path(str(card)),
             "jsonl": MetadataValue.path(str(paths["jsonl"])),
             "parquet": MetadataValue.path(str(paths["parquet"])),
             **extra,
@@ -101,7 +121,9 @@ def dataset_export(
                 rows[:5], ["input persona", "synthesized text"], max_chars=200)),
         },
         check_results=[AssetCheckResult(
-            check_name="export_matches_warehouse", passed=in_file == expected == len(rows),
+            check_name="export_matches_warehouse",
+            passed=in_file == len(rows) and len(rows) + sum(dropped.values()) == expected,
             severity=AssetCheckSeverity.ERROR,
-            metadata={"rows_in_jsonl": in_file, "valid_rows_in_warehouse": expected})],
+            metadata={"rows_in_jsonl": in_file, "valid_rows_in_warehouse": expected,
+                      "left_out": sum(dropped.values())})],
     )

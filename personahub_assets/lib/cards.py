@@ -9,7 +9,7 @@ body says how the data was made and what passed which filter.
 from __future__ import annotations
 
 import os
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -179,3 +179,59 @@ def write_card(directory: Path, text: str) -> Path:
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
     return path
+
+
+def gather_facts(
+    query: Callable[[str, Sequence[Any]], list[dict[str, Any]]], domain: str,
+    exported: Sequence[Mapping[str, Any]], dropped: Mapping[str, int], license: str,
+    min_judge_score: int = 0, columns: Sequence[str] = (),
+) -> CardFacts:
+    """The facts of a domain's card: ``query(sql, params)`` reads the warehouse (fixed SQL,
+    the domain as a parameter); ``exported`` are the rows written, ``dropped`` the valid rows
+    left out, by reason."""
+    from personahub_assets.lib.diversity import diversity_metadata
+
+    counts = query("SELECT count(*) AS n, count(*) FILTER (WHERE valid) AS valid "
+                   "FROM synthetic_samples WHERE domain = ?", [domain])[0]
+    invalid = query("SELECT reason, count(*) AS n FROM synthetic_samples WHERE domain = ? "
+                    "AND NOT valid GROUP BY reason", [domain])
+    made_by = query("SELECT DISTINCT backend || ':' || model AS model, template || ' v' || "
+                    "template_version AS template FROM synthetic_samples WHERE domain = ?",
+                    [domain])
+    scores = query("SELECT judge_score AS score, count(*) AS n FROM sample_quality "
+                   "WHERE domain = ? AND judge_score IS NOT NULL GROUP BY judge_score",
+                   [domain])
+    judges = query("SELECT DISTINCT backend || ':' || model AS model FROM sample_quality "
+                   "WHERE domain = ? AND judge_score IS NOT NULL", [domain])
+    safety = query("SELECT safety_reason AS reason, count(*) AS n FROM sample_quality "
+                   "WHERE domain = ? AND safety_flag GROUP BY safety_reason", [domain])
+    funnel = [("generated", int(counts["n"])), ("valid", int(counts["valid"]))]
+    funnel += [(f"left out: {reason}", n) for reason, n in sorted(dropped.items())]
+    funnel.append(("exported", len(exported)))
+    verified: dict[str, Any] = {}
+    if exported and domain == "math":
+        verified["verified math share (2 of 3 solvers agree)"] = round(
+            sum(bool(r.get("verified")) for r in exported) / len(exported), 4)
+    if exported and domain == "instruction":
+        verified["responses obeying every constraint"] = round(
+            sum(bool(r.get("constraints_passed")) for r in exported) / len(exported), 4)
+    texts = [str(r.get("synthesized text") or "") for r in exported]
+    diversity = diversity_metadata(texts, [str(r.get("input persona") or "") for r in exported])
+    languages = sorted({r["persona_language"] for r in exported
+                        if isinstance(r.get("persona_language"), str)
+                        and len(r["persona_language"]) == 2})
+    persona_domains: dict[str, int] = {}
+    for r in exported:
+        if r.get("persona_domain"):
+            persona_domains[r["persona_domain"]] = persona_domains.get(r["persona_domain"], 0) + 1
+    return CardFacts(
+        domain=domain, rows=len(exported), license=license, languages=languages or ["en"],
+        generator_models=sorted({m["model"] for m in made_by}),
+        judge_models=[j["model"] for j in judges],
+        templates=sorted({m["template"] for m in made_by}), funnel=funnel,
+        invalid_reasons={r["reason"]: r["n"] for r in invalid},
+        judge_scores={int(s["score"]): s["n"] for s in scores}, min_judge_score=min_judge_score,
+        safety_reasons={s["reason"]: s["n"] for s in safety}, verified=verified,
+        diversity={k: diversity[k] for k in ("distinct_1", "distinct_2", "near_duplicate_rate",
+                                             "mean_output_similarity")},
+        persona_domains=persona_domains, columns=columns)
