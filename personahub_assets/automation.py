@@ -45,7 +45,21 @@ export_job = define_asset_job(
     description="Export the valid samples of one domain.",
 )
 
-JOBS = [ingest_job, curation_job, synthesis_job, verification_job, export_job]
+attributes_job = define_asset_job(
+    "attributes_job", selection=AssetSelection.assets("persona_attributes"),
+    description="Find occupation, domain, expertise and language of a shard's hub personas.",
+)
+responses_job = define_asset_job(
+    "responses_job", selection=AssetSelection.assets("instruction_responses"),
+    description="Constrain, answer and verify the instruction samples of one shard.",
+)
+quality_job = define_asset_job(
+    "quality_job", selection=AssetSelection.assets("sample_quality"),
+    description="Judge and safety-screen the samples of one domain x shard partition.",
+)
+
+JOBS = [ingest_job, curation_job, synthesis_job, verification_job, export_job,
+        attributes_job, responses_job, quality_job]
 
 
 def partitions_to_refresh(

@@ -27,7 +27,8 @@ def _run_config(op_config: dict[str, dict[str, Any]]) -> dict[str, Any]:
     }
 
 
-def plan(max_personas: int, hops: int) -> list[tuple[str, str, list[Any], dict[str, Any]]]:
+def plan(max_personas: int, hops: int, attributes_method: str = "model",
+         ) -> list[tuple[str, str, list[Any], dict[str, Any]]]:
     """The demo's runs: (stage, job, partition keys, run config), in dependency order."""
     shards = [str(s) for s in range(SETTINGS.num_shards)]
     return [
@@ -35,10 +36,16 @@ def plan(max_personas: int, hops: int) -> list[tuple[str, str, list[Any], dict[s
          _run_config({"relation_personas": {"hops": hops}})),
         ("imports + curation", "curation_job", [None],
          _run_config({"imported_personas": {"sources": ["data/sample/personas.jsonl"]}})),
+        ("persona attributes", "attributes_job", shards,
+         _run_config({"persona_attributes": {"method": attributes_method}})),
         ("synthesis", "synthesis_job",
          [MultiPartitionKey({"domain": d, "shard": s}) for d in DOMAINS for s in shards],
          _run_config({"synthetic_data": {"max_personas": max_personas}})),
         ("math verification", "verification_job", shards, _run_config({})),
+        ("instruction responses", "responses_job", shards, _run_config({})),
+        ("judge + safety", "quality_job",
+         [MultiPartitionKey({"domain": d, "shard": s}) for d in DOMAINS for s in shards],
+         _run_config({})),
         ("export", "export_job", list(DOMAINS), _run_config({})),
     ]
 

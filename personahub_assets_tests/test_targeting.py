@@ -6,8 +6,8 @@ import pytest
 
 from personahub_assets.lib.attributes import (
     DOMAINS,
-    dominant_share,
     domain_from_text,
+    dominant_share,
     expertise_from_text,
     import_attributes,
     normalize_model_attributes,

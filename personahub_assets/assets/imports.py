@@ -1,5 +1,6 @@
 """Imported personas: persona sets brought in from files or datasets (method ``import``)."""
 
+import json
 from collections import Counter
 
 from dagster import (
@@ -45,7 +46,8 @@ def imported_personas(
     line) join the generated ones before curation; invalid records are kept with a reason."""
     kept, rejected, read = [], [], 0
     for spec in config.sources:
-        for rec in read_records(spec, text_field=config.persona_field, url_field="_none_"):
+        for rec in read_records(spec, text_field=config.persona_field, url_field="_none_",
+                                keep_fields=True):
             read += 1
             base = {"method": "import", "depth": 0, "doc_id": None,
                     "backend": "import", "model": rec.source, "template": "import",
@@ -63,7 +65,9 @@ def imported_personas(
                 continue
             pid = persona_id(persona)
             kept.append({**base, "persona_id": pid, "persona": persona,
-                         "shard": shard_of(pid, SETTINGS.num_shards)})
+                         "shard": shard_of(pid, SETTINGS.num_shards),
+                         # Fields beside the persona (e.g. the elite domains) feed attributes.
+                         "source_fields": json.dumps(rec.fields) if rec.fields else None})
     warehouse.replace_partitions([
         ("personas", {"method": "import"}, to_arrow("personas", kept)),
         ("rejected_personas", {"method": "import"}, to_arrow("rejected_personas", rejected)),

@@ -25,7 +25,6 @@ from personahub_assets.partitions import domain_shard_partitions
 from personahub_assets.prompts import judge
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
-from personahub_assets.settings import SETTINGS
 
 
 class QualityConfig(Config):
@@ -43,8 +42,9 @@ class QualityConfig(Config):
 @asset(
     partitions_def=domain_shard_partitions,
     deps=["synthetic_data",
-          AssetDep("instruction_responses", partition_mapping=MultiToSingleDimensionPartitionMapping(
-              partition_dimension_name="shard"))],
+          AssetDep("instruction_responses",
+                   partition_mapping=MultiToSingleDimensionPartitionMapping(
+                       partition_dimension_name="shard"))],
     group_name="quality",
     kinds={"duckdb", "llm"},
     check_specs=[

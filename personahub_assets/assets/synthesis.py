@@ -7,15 +7,18 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
+    AssetDep,
     AssetExecutionContext,
     BackfillPolicy,
     Config,
     MaterializeResult,
     MetadataValue,
+    MultiToSingleDimensionPartitionMapping,
     asset,
 )
 from pydantic import Field
 
+from personahub_assets.assets.selection import PersonaSelection, select_for_synthesis
 from personahub_assets.lib import markdown, plots
 from personahub_assets.lib.diversity import diversity_metadata, embedding_metadata
 from personahub_assets.lib.generation import provenance, seed_for, summarize
@@ -38,12 +41,17 @@ class SynthesisConfig(Config):
     max_personas: int = Field(default=0, description="Personas per partition (0 = all).")
     world: str = Field(default=npc.DEFAULT_WORLD, description="Game world of the npc domain.")
     min_valid_rate: float = Field(default=0.3, description="Below this the validity check warns.")
+    selection: PersonaSelection = Field(default=PersonaSelection(),
+                                        description="Targeted synthesis: a typed persona "
+                                                    "filter with optional quotas.")
 
 
 @asset(
     partitions_def=domain_shard_partitions,
     backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=6),
-    deps=["persona_hub"],
+    deps=["persona_hub",
+          AssetDep("persona_attributes", partition_mapping=MultiToSingleDimensionPartitionMapping(
+              partition_dimension_name="shard"))],
     group_name="synthesis",
     kinds={"duckdb", "llm", SETTINGS.llm_backend},
     check_specs=[
@@ -75,6 +83,9 @@ def synthetic_data(
         template = SYNTHESIS_TEMPLATES[domain]
         personas = warehouse.rows("SELECT persona_id, persona FROM persona_hub WHERE shard = ? "
                                   "ORDER BY persona_id", [shard])
+        personas, selection, chosen = select_for_synthesis(warehouse, personas, config.selection)
+        if selection:
+            context.log.info(f"{domain}|{shard}: persona selection {chosen}")
         if config.max_personas:
             personas = personas[: config.max_personas]
         for p in personas:
@@ -85,7 +96,8 @@ def synthetic_data(
                                                  mode=config.mode))
                 items.append({"sample_id": sid, "domain": domain, "shard": shard,
                               "persona_id": p["persona_id"], "persona": p["persona"],
-                              "sample_index": index, "mode": config.mode})
+                              "sample_index": index, "mode": config.mode,
+                              "selection": selection})
     label = "synthetic_data[" + ", ".join(f"{d}|{s}" for d, s in partitions) + "]"
     results = llm.generate(requests, log=context.log, label=label)
     rows = [_sample_row(item, req, res, llm)

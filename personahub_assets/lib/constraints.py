@@ -50,11 +50,13 @@ FALLBACK_KEYWORDS = ("plan", "example", "reason", "step", "result", "budget", "t
 #: Closing phrases a response may be asked to end with.
 END_PHRASES = ("Hope this helps.", "Let me know what you think.", "That is all for now.",
                "Ask me if anything is unclear.")
-_STOPWORDS = frozenset("""a an and are as at be been but by can could did do does for from had
-has have how i if in into is it its me my of on or our please should so than that the their
-them then there these they this to was we were what when where which who why will with would
-you your about after also any before each more most need only other some such want help make
-write give tell draft suggest explain list create""".split())
+_STOPWORDS = frozenset(re.findall(r"\w+", (
+    "a an and are as at be been but by can could did do does for from had has have how i "
+    "if in into is it its me my of on or our please should so than that the their them "
+    "then there these they this to was we were what when where which who why will with "
+    "would you your about after also any before each more most need only other some such "
+    "want help make write give tell draft suggest explain list create "
+)))
 
 
 def words(text: str) -> list[str]:

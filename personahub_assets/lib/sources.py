@@ -37,6 +37,15 @@ class SourceRecord:
     text: object
     is_html: bool = False
     shard: int | None = None
+    #: The record's other fields (for persona sets: occupation, domains...), when it has any.
+    fields: dict | None = None
+
+
+def _others(row: dict, text_field: str) -> dict | None:
+    """The fields of a record besides its text, JSON-safe, or None when there are none."""
+    others = {k: v for k, v in row.items() if k != text_field
+              and isinstance(v, (str, int, float, bool))}
+    return others or None
 
 
 @dataclass(frozen=True)
@@ -83,7 +92,7 @@ def is_saved_dataset(spec: str) -> bool:
 
 def read_records(
     spec: str, text_field: str = "text", url_field: str = "url",
-    shard: int | None = None, num_shards: int = 1,
+    shard: int | None = None, num_shards: int = 1, keep_fields: bool = False,
 ) -> Iterator[SourceRecord | SourceRejection]:
     """Yield every record of the source named by ``spec``, in a stable order.
 
@@ -100,7 +109,7 @@ def read_records(
         if suffix in {".jsonl", ".jsonl.gz", ".json", ".ndjson"}:
             yield from _read_jsonl(path, text_field, url_field)
         elif suffix == ".parquet":
-            yield from _read_parquet(path, text_field, url_field)
+            yield from _read_parquet(path, text_field, url_field, keep_fields)
         elif suffix == ".csv":
             yield from _read_csv(path, text_field, url_field)
         elif suffix in {".warc", ".warc.gz"}:
@@ -137,10 +146,10 @@ def _read_jsonl(path: Path, text_field: str, url_field: str):
                 continue
             url = obj.get(url_field)
             yield SourceRecord(source, record_no, str(url) if url is not None else None,
-                               obj[text_field])
+                               obj[text_field], fields=_others(obj, text_field))
 
 
-def _read_parquet(path: Path, text_field: str, url_field: str):
+def _read_parquet(path: Path, text_field: str, url_field: str, keep_fields: bool = False):
     import pyarrow.parquet as pq
 
     source = path.name
@@ -150,8 +159,12 @@ def _read_parquet(path: Path, text_field: str, url_field: str):
     texts = table.column(text_field).to_pylist()
     urls = (table.column(url_field).to_pylist() if url_field in table.column_names
             else [None] * len(texts))
-    for record_no, (url, text) in enumerate(zip(urls, texts, strict=True)):
-        yield SourceRecord(source, record_no, str(url) if url is not None else None, text)
+    other_columns = [c for c in table.column_names if c != text_field] if keep_fields else []
+    others = (table.select(other_columns).to_pylist() if other_columns
+              else [{}] * len(texts))
+    for record_no, (url, text, row) in enumerate(zip(urls, texts, others, strict=True)):
+        yield SourceRecord(source, record_no, str(url) if url is not None else None, text,
+                           fields=_others(row, text_field))
 
 
 def _read_csv(path: Path, text_field: str, url_field: str):
@@ -172,7 +185,8 @@ def _read_csv(path: Path, text_field: str, url_field: str):
         if row.get(text_field) is None or None in row:
             yield SourceRejection(source, record_no, "malformed_csv_row", str(row)[:PREVIEW_CHARS])
             continue
-        yield SourceRecord(source, record_no, row.get(url_field) or None, row[text_field])
+        yield SourceRecord(source, record_no, row.get(url_field) or None, row[text_field],
+                           fields=_others(row, text_field))
 
 
 def _read_warc(path: Path):
@@ -228,7 +242,8 @@ def read_hf_dataset(spec: str, text_field: str, url_field: str, shard: int | Non
             continue
         url = row.get(url_field)
         yield SourceRecord(source, record_no, str(url) if url is not None else None,
-                           row[text_field], shard=shard if preassigned else None)
+                           row[text_field], shard=shard if preassigned else None,
+                           fields=_others(row, text_field))
 
 
 def read_saved_dataset(spec: str, text_field: str, url_field: str):
@@ -243,4 +258,4 @@ def read_saved_dataset(spec: str, text_field: str, url_field: str):
     for record_no, row in enumerate(dataset):
         url = row[url_field] if has_url else None
         yield SourceRecord(source, record_no, str(url) if url is not None else None,
-                           row[text_field])
+                           row[text_field], fields=_others(row, text_field))

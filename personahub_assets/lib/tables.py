@@ -31,7 +31,7 @@ TABLES: dict[str, pa.Schema] = {
     "personas": pa.schema([
         ("persona_id", _S), ("shard", _I), ("method", _S), ("persona", _S), ("role", _S),
         ("doc_id", _S), ("parent_persona_id", _S), ("depth", _I), ("relation", _S),
-        *_PROVENANCE,
+        *_PROVENANCE, ("source_fields", _S),
     ]),
     "rejected_personas": pa.schema([
         ("shard", _I), ("method", _S), ("doc_id", _S), ("parent_persona_id", _S),
