@@ -6,9 +6,11 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from dagster import DagsterInstance, MultiPartitionKey, materialize
-from datasets import load_from_disk
+from datasets import load_dataset, load_from_disk
 
 from personahub_assets.definitions import ASSETS
+from personahub_assets.lib.attributes import DOMAINS as DOMAIN_TAXONOMY
+from personahub_assets.lib.cards import read_front_matter
 from personahub_assets.lib.tables import TABLES
 from personahub_assets.prompts import DOMAINS
 from personahub_assets.resources.embeddings import EmbeddingsResource
@@ -19,7 +21,8 @@ pytestmark = pytest.mark.model
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "web_documents.jsonl"
 SHARDS = ["0", "1"]
-LLM_ASSETS = ("text_personas", "relation_personas", "synthetic_data", "math_verification")
+LLM_ASSETS = ("text_personas", "relation_personas", "synthetic_data", "math_verification",
+              "persona_attributes", "instruction_responses", "sample_quality")
 
 
 def _tiny_corpus(path: Path) -> None:
@@ -39,6 +42,7 @@ def _materialize_all(tmp: Path, instance: DagsterInstance) -> dict[str, int]:
         "warehouse": WarehouseResource(path=str(tmp / "warehouse.duckdb")),
         "embeddings": EmbeddingsResource(),
         "llm": LLMResource(cache_path=str(tmp / "cache.duckdb")),
+        "judge_llm": LLMResource(cache_path=str(tmp / "cache.duckdb")),
     }
     calls = dict.fromkeys(LLM_ASSETS, 0)
 
@@ -58,12 +62,18 @@ def _materialize_all(tmp: Path, instance: DagsterInstance) -> dict[str, int]:
         run(["web_documents", "text_personas", "relation_personas"], shard,
             {"web_documents": {"source": str(tmp / "corpus.jsonl")}})
     run(["persona_hub"], None)
+    for shard in SHARDS:
+        run(["persona_attributes"], shard)
     for domain in DOMAINS:
         for shard in SHARDS:
             run(["synthetic_data"], MultiPartitionKey({"domain": domain, "shard": shard}),
                 {"synthetic_data": {"max_personas": 1}})
     for shard in SHARDS:
         run(["math_verification"], shard)
+        run(["instruction_responses"], shard)
+    for domain in DOMAINS:
+        for shard in SHARDS:
+            run(["sample_quality"], MultiPartitionKey({"domain": domain, "shard": shard}))
     for domain in DOMAINS:
         run(["dataset_export"], domain,
             {"dataset_export": {"exports_dir": str(tmp / "exports")}})
@@ -91,7 +101,8 @@ def pipeline(tmp_path_factory):
 
 # Filled only when something is rejected or duplicated (test_curation plants duplicates), or
 # when the tiny run happens to produce a valid math problem (test_verification covers it).
-MAY_BE_EMPTY = {"rejected_personas", "persona_dedup_log", "math_solutions", "math_answers"}
+MAY_BE_EMPTY = {"rejected_personas", "persona_dedup_log", "math_solutions", "math_answers",
+                "instruction_responses"}
 
 
 def test_every_table_is_filled(pipeline):
@@ -138,8 +149,9 @@ def test_every_domain_has_samples_and_exports(pipeline):
         "SELECT domain, count(*) AS n FROM synthetic_samples GROUP BY domain")}
     assert per_domain == dict.fromkeys(DOMAINS, len(SHARDS))
     for domain in DOMAINS:
-        valid = wh.scalar("SELECT count(*) FROM synthetic_samples WHERE domain = ? AND valid",
-                          [domain])
+        valid = wh.scalar("SELECT count(*) FROM synthetic_samples s JOIN sample_quality q "
+                          "USING (sample_id) WHERE s.domain = ? AND s.valid "
+                          "AND NOT q.safety_flag", [domain])
         jsonl = tmp / "exports" / domain / f"{domain}.jsonl"
         rows = [json.loads(line) for line in jsonl.read_text().splitlines()]
         assert len(rows) == valid
@@ -149,6 +161,29 @@ def test_every_domain_has_samples_and_exports(pipeline):
         if valid:
             dataset = load_from_disk(str(tmp / "exports" / domain / "hf_dataset"))
             assert dataset.num_rows == valid and "input persona" in dataset.column_names
+            card = (tmp / "exports" / domain / "README.md").read_text()
+            assert read_front_matter(card)["size_categories"] == ["n<1K"]
+            loaded = load_dataset(str(tmp / "exports" / domain), split="train",
+                                  cache_dir=str(tmp / "hf_cache"))
+            assert loaded.num_rows == valid
+            assert all(r["judge_score"] in (1, 2, 3, 4, 5, None) for r in rows)
+            scored = sum(r["judge_score"] is not None for r in rows)
+            assert scored >= 0.9 * len(rows)
+            assert all(r["safety_flag"] is False for r in rows)
+            if domain == "instruction":
+                assert all(r["constraints"] and r["response"] is not None
+                           and isinstance(r["constraints_passed"], bool) for r in rows)
+
+
+def test_every_hub_persona_has_attributes(pipeline):
+    tmp, *_ = pipeline
+    wh = WarehouseResource(path=str(tmp / "warehouse.duckdb"))
+    hub = wh.scalar("SELECT count(*) FROM persona_hub")
+    rows = wh.rows("SELECT a.* FROM persona_attributes a JOIN persona_hub h USING (persona_id)")
+    assert len(rows) == hub
+    assert all(r["domain"] in DOMAIN_TAXONOMY and r["expertise"] and r["language"]
+               for r in rows)
+    assert sum(r["occupation"] is not None for r in rows) >= 0.9 * hub
 
 
 def test_second_materialization_changes_nothing_and_calls_no_model(pipeline):

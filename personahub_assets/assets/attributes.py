@@ -129,7 +129,7 @@ def persona_attributes(
                 dict(Counter(r["expertise"] for r in rows)))),
             "languages": MetadataValue.md(markdown.counts(
                 dict(Counter(r["language"] for r in rows)))),
-            **(summarize(results) if results else {}),
+            **summarize(results),
             "preview": MetadataValue.md(markdown.table(
                 [{**r, "persona": p["persona"]} for r, p in zip(rows, personas, strict=True)][:8],
                 ["persona", "occupation", "domain", "expertise", "language"], max_chars=100)),

@@ -125,7 +125,7 @@ def sample_quality(
             "judge_errors": MetadataValue.md(markdown.counts(dict(errors))),
             "safety_flagged": sum(flagged.values()),
             "safety_reasons": MetadataValue.md(markdown.counts(dict(flagged))),
-            **(summarize(results) if results else {}),
+            **summarize(results),
             "preview": MetadataValue.md(markdown.table(
                 [{**r, "text": s["text"]} for r, s in zip(rows, samples, strict=True)][:6],
                 ["text", "judge_score", "judge_reason", "safety_reason"], max_chars=160)),

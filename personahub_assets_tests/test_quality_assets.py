@@ -1,0 +1,138 @@
+"""Attributes, selection, safety screen and export with a card, on a real warehouse, with no
+model: rules for attributes, the judge switched off, rows planted in the tables upstream."""
+
+import json
+
+import pytest
+from dagster import DagsterInstance, MultiPartitionKey, materialize
+
+from personahub_assets.assets.selection import PersonaSelection, select_for_synthesis
+from personahub_assets.definitions import ASSETS
+from personahub_assets.lib.cards import read_front_matter
+from personahub_assets.lib.tables import to_arrow
+from personahub_assets.resources.embeddings import EmbeddingsResource
+from personahub_assets.resources.llm import LLMResource
+from personahub_assets.resources.warehouse import WarehouseResource
+
+PERSONAS = {
+    "p1": "A paediatric nurse in Manila who runs first-aid classes for new parents.",
+    "p2": "A retired ferry engineer in Bergen who restores old diesel engines.",
+    "p3": "A high-school physics teacher in Ohio who coaches the rocketry team.",
+    "p4": "Ein Imker aus Bayern, der Honig auf dem Wochenmarkt verkauft.",
+}
+ELITE = {"general domain (top 1 percent)": "Medicine",
+         "specific domain (top 1 percent)": "Paediatric nursing"}
+PROV = {"backend": "llamacpp", "model": "gemma.gguf", "template": "synthesis.instruction",
+        "template_version": "1", "sampling_params": "{}"}
+
+
+def _sample(sid, pid, text, valid=True, domain="instruction"):
+    return {"sample_id": sid, "domain": domain, "shard": 0, "persona_id": pid,
+            "persona": PERSONAS[pid], "sample_index": 0, "mode": "persona_few_shot",
+            "text": text, "valid": valid, "reason": None if valid else "too_short",
+            "finish_reason": "stop", **PROV}
+
+
+@pytest.fixture()
+def setup(tmp_path):
+    wh = WarehouseResource(path=str(tmp_path / "wh.duckdb"))
+    hub = [{"persona_id": pid, "shard": 0, "persona": text, "method": "text", **PROV}
+           for pid, text in PERSONAS.items()]
+    wh.replace_partitions([
+        ("persona_hub", {"shard": 0}, to_arrow("persona_hub", hub)),
+        ("personas", {"method": "import"}, to_arrow("personas", [
+            {"persona_id": "p1", "shard": 0, "method": "import", "persona": PERSONAS["p1"],
+             "source_fields": json.dumps(ELITE), **PROV}])),
+        ("synthetic_samples", {"domain": "instruction", "shard": 0},
+         to_arrow("synthetic_samples", [
+             _sample("s1", "p1", "Draft a one-page first-aid checklist for a toddler group."),
+             _sample("s2", "p2", "Write a maintenance log template for a 1970s diesel engine."),
+             _sample("s3", "p3", "You are a stupid idiot and I hate you, fix my rocket."),
+             _sample("s4", "p4", "Hi", valid=False)])),
+        ("instruction_responses", {"shard": 0}, to_arrow("instruction_responses", [
+            {"sample_id": sid, "shard": 0, "constraints": json.dumps(
+                [{"kind": "no_commas", "params": {}, "text": "Do not use any commas."}]),
+             "instruction": "x", "response": resp, "constraints_passed": ok,
+             "constraint_verdicts": json.dumps([ok]), "n_constraints": 1, **PROV}
+            for sid, resp, ok in (("s1", "Check the kit first.", True),
+                                  ("s2", "Date, hours, oil.", False),
+                                  ("s3", "No.", True))])),
+    ])
+    resources = {"warehouse": wh, "embeddings": EmbeddingsResource(),
+                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb")),
+                 "judge_llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
+    return tmp_path, wh, resources
+
+
+def _run(resources, selection, key, ops):
+    result = materialize(ASSETS, selection=selection, partition_key=key,
+                         instance=DagsterInstance.ephemeral(), resources=resources,
+                         run_config={"ops": {k: {"config": v} for k, v in ops.items()}})
+    assert result.success
+    checks = {ev.check_name: ev for ev in result.get_asset_check_evaluations()}
+    mats = result.get_asset_materialization_events()
+    return checks, mats[0].materialization.metadata
+
+
+def test_attributes_selection_safety_and_card(setup):
+    tmp, wh, resources = setup
+    checks, meta = _run(resources, ["persona_attributes"], "0",
+                        {"persona_attributes": {"method": "rules", "max_domain_share": 0.2}})
+    assert checks["every_persona_attributed"].passed
+    attrs = {r["persona_id"]: r for r in wh.rows("SELECT * FROM persona_attributes")}
+    assert attrs["p1"]["attribute_source"] == "import"
+    assert (attrs["p1"]["domain"], attrs["p1"]["expertise"]) == ("health", "expert")
+    assert attrs["p2"]["attribute_source"] == "rules"
+    assert attrs["p2"]["occupation"] == "retired ferry engineer"
+    assert attrs["p4"]["language"] == "de"
+    assert all(a["language"] == "en" for p, a in attrs.items() if p != "p4")
+    # Four personas: the largest domain holds at least 25 %, over the 20 % allowed.
+    assert not checks["persona_domain_coverage"].passed
+
+    personas = [{"persona_id": p, "persona": t} for p, t in sorted(PERSONAS.items())]
+    kept, selection, summary = select_for_synthesis(
+        wh, personas, PersonaSelection(domains=["health", "education"], languages=["en"]))
+    assert [p["persona_id"] for p in kept] == ["p1", "p3"]
+    assert json.loads(selection)["domains"] == ["health", "education"]
+    assert select_for_synthesis(wh, personas, PersonaSelection())[1] is None
+    with pytest.raises(ValueError, match="unknown domains"):
+        select_for_synthesis(wh, personas, PersonaSelection(domains=["x' OR 1=1 --"]))
+
+    key = MultiPartitionKey({"domain": "instruction", "shard": "0"})
+    checks, meta = _run(resources, ["sample_quality"], key,
+                        {"sample_quality": {"run_judge": False}})
+    assert checks["every_sample_screened"].passed
+    quality = {r["sample_id"]: r for r in wh.rows("SELECT * FROM sample_quality")}
+    assert set(quality) == {"s1", "s2", "s3", "s4"}
+    assert (quality["s3"]["safety_flag"], quality["s3"]["safety_reason"]) == (
+        True, "offensive_language")
+    assert not quality["s1"]["safety_flag"] and quality["s1"]["judge_score"] is None
+    assert meta["safety_flagged"].value == 1
+
+    exports = tmp / "exports"
+    checks, meta = _run(resources, ["dataset_export"], "instruction",
+                        {"dataset_export": {"exports_dir": str(exports),
+                                            "license": "apache-2.0"}})
+    assert checks["export_matches_warehouse"].passed
+    folder = exports / "instruction"
+    rows = [json.loads(line) for line in (folder / "instruction.jsonl").read_text().splitlines()]
+    assert sorted(r["sample_id"] for r in rows) == ["s1", "s2"]
+    assert {r["sample_id"]: r["constraints_passed"] for r in rows} == {"s1": True, "s2": False}
+    assert all(r["persona_domain"] and r["persona_language"] == "en" for r in rows)
+    card = (folder / "README.md").read_text()
+    front = read_front_matter(card)
+    assert front["license"] == "apache-2.0" and front["language"] == ["en"]
+    assert "| left out: safety:offensive_language | 1 |" in card
+    assert "responses obeying every constraint | 0.5 |" in card
+    from datasets import load_dataset
+
+    loaded = load_dataset(str(folder), split="train", cache_dir=str(tmp / "hf"))
+    assert loaded.num_rows == 2
+
+    # Asking for a minimum score with no judge run leaves every row out, with its reason.
+    checks, meta = _run(resources, ["dataset_export"], "instruction",
+                        {"dataset_export": {"exports_dir": str(exports),
+                                            "min_judge_score": 3}})
+    assert checks["export_matches_warehouse"].passed
+    assert meta["rows"].value == 0
+    assert "not_judged" in meta["left_out"].value
