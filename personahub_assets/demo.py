@@ -16,6 +16,7 @@ from dagster import DagsterInstance, MultiPartitionKey
 
 from personahub_assets.definitions import build_resources, defs
 from personahub_assets.prompts import DOMAINS
+from personahub_assets.quality_report import quality_summary
 from personahub_assets.report import latest_check_results, write_html_report
 from personahub_assets.settings import SETTINGS
 
@@ -55,13 +56,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--max-personas", type=int, default=4,
                         help="personas per synthesis partition (default 4)")
     parser.add_argument("--hops", type=int, default=1, help="Persona-to-Persona hops")
+    parser.add_argument("--attributes", choices=("model", "rules"), default="model",
+                        help="how persona attributes are found (default model)")
     args = parser.parse_args(argv)
 
     instance = DagsterInstance.get()
     timings: dict[str, float] = {}
     checks: list[tuple[str, str, str, bool, str]] = []
     failed_runs: list[str] = []
-    for stage, job_name, keys, run_config in plan(args.max_personas, args.hops):
+    for stage, job_name, keys, run_config in plan(args.max_personas, args.hops, args.attributes):
         job = defs.resolve_job_def(job_name)
         start = time.perf_counter()
         for key in keys:
@@ -76,6 +79,7 @@ def main(argv: list[str] | None = None) -> int:
 
     warehouse = build_resources(SETTINGS)["warehouse"]
     print_report(warehouse.table_counts(), checks, timings, failed_runs)
+    sys.stdout.write(quality_summary(warehouse, SETTINGS.exports_dir))
     page = write_html_report(latest_check_results(instance), warehouse,
                              SETTINGS.exports_dir / "report.html")
     print(f"Plots (dedup funnel, persona lengths, validity per domain): {page}")
