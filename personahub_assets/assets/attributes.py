@@ -15,6 +15,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from personahub_assets.automation import batch_condition
 from personahub_assets.lib import markdown, plots
 from personahub_assets.lib.attributes import (
     DOMAINS,
@@ -26,10 +27,11 @@ from personahub_assets.lib.attributes import (
 from personahub_assets.lib.cleaning import detect_language
 from personahub_assets.lib.generation import provenance, seed_for, summarize
 from personahub_assets.lib.tables import to_arrow
-from personahub_assets.partitions import shard_partitions
+from personahub_assets.partitions import batch_partitions
 from personahub_assets.prompts import persona_attributes as prompt
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
+from personahub_assets.settings import SETTINGS
 
 METHODS = ("model", "rules")
 
@@ -37,24 +39,28 @@ METHODS = ("model", "rules")
 class AttributesConfig(Config):
     """How attributes are found, and when one domain is said to dominate."""
 
-    method: str = Field(default="model", description="model: a structured-output call per "
-                                                     "persona (rules where it fails); rules: "
-                                                     "keyword rules only, no model.")
+    method: str = Field(default=SETTINGS.attributes_method,
+                        description="model: a structured-output call per persona (rules where "
+                                    "it fails); rules: keyword rules only, no model. Default: "
+                                    "PERSONAHUB_ATTRIBUTES_METHOD.")
     max_domain_share: float = Field(default=0.5, description="The coverage check warns when "
                                                              "one domain holds more than this "
                                                              "share of personas.")
 
 
 @asset(
-    partitions_def=shard_partitions,
+    partitions_def=batch_partitions,
     deps=["persona_hub"],
+    automation_condition=batch_condition(),
     group_name="personas",
     kinds={"duckdb", "llm"},
     check_specs=[
         AssetCheckSpec("every_persona_attributed", asset="persona_attributes", blocking=True,
-                       description="Every hub persona of the shard has a row with a domain "
+                       partitions_def=batch_partitions,
+                       description="Every hub persona of the batch has a row with a domain "
                                    "from the taxonomy."),
         AssetCheckSpec("persona_domain_coverage", asset="persona_attributes",
+                       partitions_def=batch_partitions,
                        description="No domain holds more than the configured share."),
     ],
 )
@@ -69,12 +75,12 @@ def persona_attributes(
     the fallback. Targeted synthesis filters on this table."""
     if config.method not in METHODS:
         raise ValueError(f"unknown method {config.method!r}; choose one of {METHODS}")
-    shard = int(context.partition_key)
+    batch = context.partition_key
     personas = warehouse.rows(
         "SELECT h.persona_id, h.persona, any_value(p.source_fields) AS source_fields "
         "FROM persona_hub h LEFT JOIN personas p ON p.persona_id = h.persona_id "
         "AND p.method = 'import' AND p.source_fields IS NOT NULL "
-        "WHERE h.shard = ? GROUP BY h.persona_id, h.persona ORDER BY h.persona_id", [shard])
+        "WHERE h.batch = ? GROUP BY h.persona_id, h.persona ORDER BY h.persona_id", [batch])
     imported = {p["persona_id"]: import_attributes(json.loads(p["source_fields"]))
                 for p in personas if p["source_fields"]}
     to_ask = [p for p in personas if config.method == "model"
@@ -84,7 +90,7 @@ def persona_attributes(
                                         seed=seed_for(p["persona_id"], "attributes"))
                 for p in to_ask]
     results = llm.generate(requests, log=context.log,
-                           label=f"persona_attributes[{shard}]") if requests else []
+                           label=f"persona_attributes[{batch}]") if requests else []
     answered = {}
     for p, req, res in zip(to_ask, requests, results, strict=True):
         answered[p["persona_id"]] = (
@@ -98,7 +104,7 @@ def persona_attributes(
         source = imported.get(p["persona_id"]) or {}
         attrs = {**rules, **(model or {}), **source}
         kind = ("import" if source else "model" if model else "rules")
-        rows.append({"persona_id": p["persona_id"], "shard": shard,
+        rows.append({"persona_id": p["persona_id"], "batch": batch,
                      "occupation": attrs.get("occupation"), "domain": attrs["domain"],
                      "expertise": attrs["expertise"],
                      "language": source.get("language") or detect_language(p["persona"])[0],
@@ -106,11 +112,11 @@ def persona_attributes(
                      **(prov or {"backend": "rules" if kind == "rules" else "import",
                                  "model": None, "template": "persona_attributes_rules",
                                  "template_version": "1", "sampling_params": "{}"})})
-    warehouse.replace_partitions([("persona_attributes", {"shard": shard},
+    warehouse.replace_partitions([("persona_attributes", {"batch": batch},
                                    to_arrow("persona_attributes", rows))])
     stored = warehouse.scalar(
-        "SELECT count(*) FROM persona_attributes WHERE shard = ? AND domain IN "
-        "(SELECT unnest(?))", [shard, list(DOMAINS)])
+        "SELECT count(*) FROM persona_attributes WHERE batch = ? AND domain IN "
+        "(SELECT unnest(?))", [batch, list(DOMAINS)])
     domains = Counter(r["domain"] for r in rows)
     top, share = dominant_share([r["domain"] for r in rows])
     filled = {c: sum(r[c] is not None for r in rows) for c in

@@ -16,12 +16,13 @@ from dagster import (
 )
 from pydantic import Field
 
+from personahub_assets.automation import batch_condition
 from personahub_assets.lib import markdown, plots
 from personahub_assets.lib.generation import provenance, seed_for, summarize
 from personahub_assets.lib.judging import judge_sample_text, read_verdict
 from personahub_assets.lib.safety import screen
 from personahub_assets.lib.tables import to_arrow
-from personahub_assets.partitions import domain_shard_partitions
+from personahub_assets.partitions import domain_batch_partitions
 from personahub_assets.prompts import judge
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
@@ -40,17 +41,20 @@ class QualityConfig(Config):
 
 
 @asset(
-    partitions_def=domain_shard_partitions,
+    partitions_def=domain_batch_partitions,
     deps=["synthetic_data",
           AssetDep("instruction_responses",
                    partition_mapping=MultiToSingleDimensionPartitionMapping(
-                       partition_dimension_name="shard"))],
+                       partition_dimension_name="batch"))],
+    automation_condition=batch_condition(),
     group_name="quality",
     kinds={"duckdb", "llm"},
     check_specs=[
         AssetCheckSpec("every_sample_screened", asset="sample_quality", blocking=True,
+                       partitions_def=domain_batch_partitions,
                        description="Every sample has a safety verdict."),
         AssetCheckSpec("judge_scored_share", asset="sample_quality",
+                       partitions_def=domain_batch_partitions,
                        description="Share of valid samples the judge could score."),
     ],
 )
@@ -63,21 +67,21 @@ def sample_quality(
     every sample, valid or not, gets ``safety_flag`` and ``safety_reason`` from an offline
     offensive-language classifier and the judge's unsafe flag. The judge has its own backend
     settings (resource ``judge_llm``), so it can be a stronger model than the generator."""
-    dims = domain_shard_partitions.get_partition_key_from_str(
+    dims = domain_batch_partitions.get_partition_key_from_str(
         context.partition_key).keys_by_dimension
-    domain, shard = dims["domain"], int(dims["shard"])
+    domain, batch = dims["domain"], dims["batch"]
     samples = warehouse.rows(
         "SELECT s.sample_id, s.persona, s.valid, coalesce(s.json_value, s.text) AS text, "
         "r.response FROM synthetic_samples s LEFT JOIN instruction_responses r "
-        "USING (sample_id) WHERE s.domain = ? AND s.shard = ? ORDER BY s.sample_id",
-        [domain, shard])
+        "USING (sample_id) WHERE s.domain = ? AND s.batch = ? ORDER BY s.sample_id",
+        [domain, batch])
     template = judge.TEMPLATE
     to_judge = [s for s in samples if s["valid"]] if config.run_judge else []
     requests = [template.request(
         {"rubric": judge.rubric_for(domain), "persona": s["persona"],
          "sample": judge_sample_text(s["text"], s["response"])},
         seed=seed_for(s["sample_id"], "judge")) for s in to_judge]
-    label = f"sample_quality[{domain}|{shard}]"
+    label = f"sample_quality[{domain}|{batch}]"
     results = judge_llm.generate(requests, log=context.log, label=label) if requests else []
     judged = {}
     for s, req, res in zip(to_judge, requests, results, strict=True):
@@ -91,18 +95,18 @@ def sample_quality(
     rows = []
     for s, verdict_safety in zip(samples, safety, strict=True):
         verdict, prov = judged.get(s["sample_id"], (None, {}))
-        rows.append({"sample_id": s["sample_id"], "domain": domain, "shard": shard,
+        rows.append({"sample_id": s["sample_id"], "domain": domain, "batch": batch,
                      "safety_flag": verdict_safety.flag, "safety_reason": verdict_safety.reason,
                      "safety_score": verdict_safety.score,
                      "judge_score": verdict.score if verdict else None,
                      "judge_reason": verdict.reason if verdict else None,
                      "judge_flag": verdict.unsafe if verdict else None,
                      "judge_error": verdict.error if verdict else None, **prov})
-    warehouse.replace_partitions([("sample_quality", {"domain": domain, "shard": shard},
+    warehouse.replace_partitions([("sample_quality", {"domain": domain, "batch": batch},
                                    to_arrow("sample_quality", rows))])
     stored = warehouse.scalar(
-        "SELECT count(*) FROM sample_quality WHERE domain = ? AND shard = ? "
-        "AND safety_flag IS NOT NULL", [domain, shard])
+        "SELECT count(*) FROM sample_quality WHERE domain = ? AND batch = ? "
+        "AND safety_flag IS NOT NULL", [domain, batch])
     scores = [r["judge_score"] for r in rows if r["judge_score"] is not None]
     distribution = Counter(scores)
     scored_share = len(scores) / len(to_judge) if to_judge else 1.0

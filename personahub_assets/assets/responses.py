@@ -17,11 +17,12 @@ from dagster import (
 )
 from pydantic import Field
 
+from personahub_assets.automation import batch_condition
 from personahub_assets.lib import markdown
 from personahub_assets.lib.constraints import draw_constraints, instruction_text, verify
 from personahub_assets.lib.generation import provenance, seed_for, summarize
 from personahub_assets.lib.tables import to_arrow
-from personahub_assets.partitions import shard_partitions
+from personahub_assets.partitions import batch_partitions
 from personahub_assets.prompts import response
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
@@ -39,17 +40,19 @@ class ResponsesConfig(Config):
 
 
 @asset(
-    partitions_def=shard_partitions,
+    partitions_def=batch_partitions,
     deps=[AssetDep("synthetic_data", partition_mapping=MultiToSingleDimensionPartitionMapping(
-        partition_dimension_name="shard"))],
+        partition_dimension_name="batch"))],
+    automation_condition=batch_condition(),
     group_name="quality",
     kinds={"duckdb", "llm", SETTINGS.llm_backend},
     check_specs=[
         AssetCheckSpec("every_instruction_answered", asset="instruction_responses",
-                       blocking=True,
+                       partitions_def=batch_partitions, blocking=True,
                        description="Each valid instruction has constraints, a response and a "
                                    "verdict per constraint."),
         AssetCheckSpec("constraints_verified_share", asset="instruction_responses",
+                       partitions_def=batch_partitions,
                        description="Share of responses that obey every constraint."),
     ],
 )
@@ -61,11 +64,11 @@ def instruction_responses(
     verifiable constraints (length, keywords, format, case, ending...) drawn from the sample's
     seed, the model answers the constrained instruction, and deterministic code checks every
     constraint (``constraints_passed`` is true when all hold)."""
-    shard = int(context.partition_key)
+    batch = context.partition_key
     template = response.TEMPLATE
     samples = warehouse.rows(
         "SELECT sample_id, mode, text FROM synthetic_samples WHERE domain = 'instruction' "
-        "AND valid AND shard = ? ORDER BY sample_id", [shard])
+        "AND valid AND batch = ? ORDER BY sample_id", [batch])
     items, requests = [], []
     for s in samples:
         constraints = draw_constraints(seed_for(s["sample_id"], s["mode"]), s["text"],
@@ -73,9 +76,9 @@ def instruction_responses(
         instruction = instruction_text(s["text"], constraints)
         requests.append(template.request({"instruction": instruction},
                                          seed=seed_for(s["sample_id"], "response")))
-        items.append({"sample_id": s["sample_id"], "shard": shard, "instruction": instruction,
+        items.append({"sample_id": s["sample_id"], "batch": batch, "instruction": instruction,
                       "constraints": constraints})
-    results = llm.generate(requests, log=context.log, label=f"instruction_responses[{shard}]")
+    results = llm.generate(requests, log=context.log, label=f"instruction_responses[{batch}]")
     rows = []
     for item, req, res in zip(items, requests, results, strict=True):
         text = res.text.strip() if res.error is None else None
@@ -88,10 +91,10 @@ def instruction_responses(
                      **provenance(llm.backend, llm.model_name, template.name, template.version,
                                   req, res)})
     warehouse.replace_partitions([
-        ("instruction_responses", {"shard": shard}, to_arrow("instruction_responses", rows))])
+        ("instruction_responses", {"batch": batch}, to_arrow("instruction_responses", rows))])
     stored = warehouse.scalar(
-        "SELECT count(*) FROM instruction_responses WHERE shard = ? AND constraints IS NOT NULL "
-        "AND constraint_verdicts IS NOT NULL", [shard])
+        "SELECT count(*) FROM instruction_responses WHERE batch = ? AND constraints IS NOT NULL "
+        "AND constraint_verdicts IS NOT NULL", [batch])
     passed = sum(r["constraints_passed"] for r in rows)
     share = passed / len(rows) if rows else 0.0
     by_kind: dict[str, list[int]] = {}

@@ -235,3 +235,13 @@ def gather_facts(
         diversity={k: diversity[k] for k in ("distinct_1", "distinct_2", "near_duplicate_rate",
                                              "mean_output_similarity")},
         persona_domains=persona_domains, columns=columns)
+
+
+def read_exported(directory: Path) -> list[dict[str, Any]]:
+    """Every row of the folder's Parquet files (what ``load_dataset`` on the folder reads)."""
+    import pyarrow.parquet as pq
+
+    rows: list[dict[str, Any]] = []
+    for path in sorted(Path(directory).glob(DATA_FILES)):
+        rows += pq.read_table(path).to_pylist()
+    return rows

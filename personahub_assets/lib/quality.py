@@ -6,6 +6,8 @@ from collections import Counter
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import pyarrow as pa
+
 #: Reasons a valid sample is left out of an export.
 SAFETY = "safety:"
 BELOW_MIN_SCORE = "judge_score_below_minimum"
@@ -70,3 +72,17 @@ def domain_columns(row: dict[str, Any], domain: str) -> dict[str, Any]:
         for key in INSTRUCTION_COLUMNS:
             row.pop(key, None)
     return row
+
+
+def export_fields(schema: pa.Schema, domain: str) -> pa.Schema:
+    """The export schema with the quality and persona columns (and, for the instruction
+    domain, the constraint columns), so every batch's file has the same types."""
+    fields = list(schema)
+    if domain == "instruction":
+        fields += [pa.field("constraints", pa.string()), pa.field("response", pa.string()),
+                   pa.field("constraints_passed", pa.bool_()),
+                   pa.field("constraint_verdicts", pa.string())]
+    fields += [pa.field("judge_score", pa.int32()), pa.field("judge_reason", pa.string()),
+               pa.field("safety_flag", pa.bool_()), pa.field("safety_reason", pa.string())]
+    fields += [pa.field(name, pa.string()) for name in PERSONA_COLUMNS]
+    return pa.schema(fields)

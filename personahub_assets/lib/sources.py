@@ -26,9 +26,7 @@ PREVIEW_CHARS = 200
 class SourceRecord:
     """One record read from a source: where it came from and its raw fields.
 
-    ``is_html`` marks raw HTML whose main text is still to be extracted. ``shard`` is set
-    when the reader already assigned the record to a shard (streamed datasets are split by
-    file, so each shard partition reads only its share).
+    ``is_html`` marks raw HTML whose main text is still to be extracted.
     """
 
     source: str
@@ -36,16 +34,8 @@ class SourceRecord:
     url: str | None
     text: object
     is_html: bool = False
-    shard: int | None = None
     #: The record's other fields (for persona sets: occupation, domains...), when it has any.
     fields: dict | None = None
-
-
-def _others(row: dict, text_field: str) -> dict | None:
-    """The fields of a record besides its text, JSON-safe, or None when there are none."""
-    others = {k: v for k, v in row.items() if k != text_field
-              and isinstance(v, (str, int, float, bool))}
-    return others or None
 
 
 @dataclass(frozen=True)
@@ -60,9 +50,11 @@ class SourceRejection:
 
 _FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".ndjson", ".parquet", ".csv", ".warc",
                   ".warc.gz", ".html", ".htm")
+SUPPORTED_SUFFIXES = frozenset(_FILE_SUFFIXES)
 
 
-def _suffix(path: Path) -> str:
+def suffix_of(path: Path) -> str:
+    """The file's format suffix, compound ones (``.jsonl.gz``) included."""
     name = path.name.lower()
     return next((s for s in sorted(_FILE_SUFFIXES, key=len, reverse=True) if name.endswith(s)),
                 path.suffix.lower())
@@ -72,7 +64,7 @@ def expand_paths(spec: str) -> list[Path]:
     """Paths named by a file, a directory (its supported files) or a glob."""
     path = Path(spec)
     if path.is_dir():
-        found = sorted(p for p in path.iterdir() if p.is_file() and _suffix(p) in _FILE_SUFFIXES)
+        found = sorted(p for p in path.iterdir() if p.is_file() and suffix_of(p) in _FILE_SUFFIXES)
     elif any(ch in spec for ch in "*?["):
         found = sorted(Path(p) for p in glob.glob(spec))
     else:
@@ -90,28 +82,40 @@ def is_saved_dataset(spec: str) -> bool:
         path / "state.json").exists()
 
 
+def _others(row: dict, text_field: str) -> dict | None:
+    """The fields of a record besides its text, JSON-safe, or None when there are none."""
+    others = {k: v for k, v in row.items() if k != text_field
+              and isinstance(v, (str, int, float, bool))}
+    return others or None
+
+
 def read_records(
     spec: str, text_field: str = "text", url_field: str = "url",
-    shard: int | None = None, num_shards: int = 1, keep_fields: bool = False,
+    start: int = 0, stop: int | None = None, keep_fields: bool = False,
 ) -> Iterator[SourceRecord | SourceRejection]:
     """Yield every record of the source named by ``spec``, in a stable order.
 
-    ``shard``/``num_shards`` let streamed Hugging Face datasets read only this shard's files.
+    ``start``/``stop`` restrict a single file or dataset to the records ``[start, stop)``;
+    JSONL lines outside the slice are skipped unparsed, so each record is read once in total
+    when a file is cut into batches.
     """
     if spec.startswith("hf:"):
-        yield from read_hf_dataset(spec, text_field, url_field, shard, num_shards)
+        yield from read_hf_dataset(spec, text_field, url_field, start, stop)
         return
     if is_saved_dataset(spec):
         yield from read_saved_dataset(spec, text_field, url_field)
         return
-    for path in expand_paths(spec):
-        suffix = _suffix(path)
+    paths = expand_paths(spec)
+    if (start or stop is not None) and len(paths) != 1:
+        raise ValueError(f"a record slice needs a single file, and {spec} names {len(paths)}")
+    for path in paths:
+        suffix = suffix_of(path)
         if suffix in {".jsonl", ".jsonl.gz", ".json", ".ndjson"}:
-            yield from _read_jsonl(path, text_field, url_field)
+            yield from _read_jsonl(path, text_field, url_field, start, stop)
         elif suffix == ".parquet":
-            yield from _read_parquet(path, text_field, url_field, keep_fields)
+            yield from _read_parquet(path, text_field, url_field, start, stop, keep_fields)
         elif suffix == ".csv":
-            yield from _read_csv(path, text_field, url_field)
+            yield from _in_slice(_read_csv(path, text_field, url_field), start, stop)
         elif suffix in {".warc", ".warc.gz"}:
             yield from _read_warc(path)
         elif suffix in {".html", ".htm"}:
@@ -122,11 +126,24 @@ def read_records(
             raise ValueError(f"unsupported source format {suffix!r} for {path.name}")
 
 
-def _read_jsonl(path: Path, text_field: str, url_field: str):
+def _in_slice(records, start: int, stop: int | None):
+    for rec in records:
+        if stop is not None and rec.record_no >= stop:
+            return
+        if rec.record_no >= start:
+            yield rec
+
+
+def _read_jsonl(path: Path, text_field: str, url_field: str, start: int = 0,
+                stop: int | None = None):
     source = path.name
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     with opener(path, "rb") as fh:
         for record_no, raw in enumerate(fh):
+            if record_no < start:
+                continue
+            if stop is not None and record_no >= stop:
+                return
             if not raw.strip():
                 continue
             preview = raw[:PREVIEW_CHARS].decode("utf-8", "replace")
@@ -149,20 +166,23 @@ def _read_jsonl(path: Path, text_field: str, url_field: str):
                                obj[text_field], fields=_others(obj, text_field))
 
 
-def _read_parquet(path: Path, text_field: str, url_field: str, keep_fields: bool = False):
+def _read_parquet(path: Path, text_field: str, url_field: str, start: int = 0,
+                  stop: int | None = None, keep_fields: bool = False):
     import pyarrow.parquet as pq
 
     source = path.name
-    table = pq.read_table(path)
-    if text_field not in table.column_names:
-        raise ValueError(f"{path.name} has no column {text_field!r}: {table.column_names}")
+    names = pq.ParquetFile(path).schema_arrow.names
+    if text_field not in names:
+        raise ValueError(f"{path.name} has no column {text_field!r}: {names}")
+    table = pq.read_table(path, columns=names if keep_fields else
+                          [c for c in (text_field, url_field) if c in names])
+    table = table.slice(start, None if stop is None else max(stop - start, 0))
     texts = table.column(text_field).to_pylist()
     urls = (table.column(url_field).to_pylist() if url_field in table.column_names
             else [None] * len(texts))
-    other_columns = [c for c in table.column_names if c != text_field] if keep_fields else []
-    others = (table.select(other_columns).to_pylist() if other_columns
-              else [{}] * len(texts))
-    for record_no, (url, text, row) in enumerate(zip(urls, texts, others, strict=True)):
+    others = table.to_pylist() if keep_fields else [{}] * len(texts)
+    for record_no, (url, text, row) in enumerate(zip(urls, texts, others, strict=True),
+                                                 start=start):
         yield SourceRecord(source, record_no, str(url) if url is not None else None, text,
                            fields=_others(row, text_field))
 
@@ -220,30 +240,27 @@ def parse_hf_spec(spec: str) -> tuple[str, str | None, str]:
     return name, params.get("config"), params.get("split", "train")
 
 
-def read_hf_dataset(spec: str, text_field: str, url_field: str, shard: int | None,
-                    num_shards: int):
-    """Stream a Hugging Face dataset (by hub name, or a local folder of data files).
-
-    When the dataset has at least ``num_shards`` files, each shard reads only its own files
-    and its records come out pre-assigned to that shard.
-    """
+def read_hf_dataset(spec: str, text_field: str, url_field: str, start: int = 0,
+                    stop: int | None = None):
+    """Stream a Hugging Face dataset (by hub name, or a local folder of data files); a slice
+    ``[start, stop)`` skips to its first row and stops after its last."""
     from datasets import load_dataset
 
     name, config, split = parse_hf_spec(spec)
     dataset = load_dataset(name, config, split=split, streaming=True)
-    preassigned = shard is not None and num_shards > 1 and dataset.num_shards >= num_shards
-    if preassigned:
-        dataset = dataset.shard(num_shards=num_shards, index=shard)
+    if start:
+        dataset = dataset.skip(start)
+    if stop is not None:
+        dataset = dataset.take(max(stop - start, 0))
     source = f"hf:{name}" + (f"/{config}" if config else "") + f"/{split}"
-    for record_no, row in enumerate(dataset):
+    for record_no, row in enumerate(dataset, start=start):
         if text_field not in row:
             yield SourceRejection(source, record_no, f"missing_field:{text_field}",
                                   str(row)[:PREVIEW_CHARS])
             continue
         url = row.get(url_field)
         yield SourceRecord(source, record_no, str(url) if url is not None else None,
-                           row[text_field], shard=shard if preassigned else None,
-                           fields=_others(row, text_field))
+                           row[text_field], fields=_others(row, text_field))
 
 
 def read_saved_dataset(spec: str, text_field: str, url_field: str):
