@@ -73,12 +73,14 @@ def batch_condition() -> AutomationCondition:
 
 # Automation: GPU-bound stages get their own sensor, so a user can switch them off in the UI
 # and run them in a nightly window instead (nightly_synthesis_backfill below).
-MODEL_STAGES = AssetSelection.assets("synthetic_data", "math_verification",
-                                     "persona_attributes", "instruction_responses",
-                                     "sample_quality")
+MODEL_STAGES = AssetSelection.assets("synthetic_data", "math_verification")
+# The model-bound quality stages of issue 16 follow the same sensor (not synthesis_job, whose
+# assets must share one partitions definition).
+MODEL_SENSOR_TARGET = MODEL_STAGES | AssetSelection.assets(
+    "persona_attributes", "instruction_responses", "sample_quality")
 automation_sensor = AutomationConditionSensorDefinition(
     "automation_sensor",
-    target=AssetSelection.all() - MODEL_STAGES,
+    target=AssetSelection.all() - MODEL_SENSOR_TARGET,
     default_status=DefaultSensorStatus.RUNNING,
     run_tags=RUN_TAGS,
     description="Moves every batch from ingestion to curation and export as soon as its "
@@ -86,7 +88,7 @@ automation_sensor = AutomationConditionSensorDefinition(
 )
 synthesis_automation_sensor = AutomationConditionSensorDefinition(
     "synthesis_automation_sensor",
-    target=MODEL_STAGES,
+    target=MODEL_SENSOR_TARGET,
     default_status=DefaultSensorStatus.RUNNING,
     run_tags=RUN_TAGS,
     description="Synthesis and math verification of every curated batch, as soon as it is "
