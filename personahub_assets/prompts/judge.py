@@ -13,7 +13,7 @@ SCHEMA = {
     "type": "object",
     "properties": {
         "score": {"type": "integer", "enum": [1, 2, 3, 4, 5]},
-        "reason": {"type": "string", "minLength": 3, "maxLength": 80},
+        "reason": {"type": "string", "minLength": 3, "maxLength": 160},
         "unsafe": {"type": "boolean"},
     },
     "required": ["score", "reason", "unsafe"],
@@ -84,7 +84,7 @@ TEMPLATE = Template(
                                   "unsafe": False}),
         },
     ),
-    max_tokens=64,
+    max_tokens=96,
     temperature=0.0,
     stop=(),
     json_schema=SCHEMA,
