@@ -25,7 +25,7 @@
 | PERSONAHUB_JUDGE_BASE_URL | (the generator's) | OpenAI-compatible server of the judge |
 | PERSONAHUB_JUDGE_API_KEY | (none) | its API key, only through a Dagster EnvVar |
 | PERSONAHUB_DATASET_LICENSE | cc-by-nc-sa-4.0 | license written into each dataset card |
-| PERSONAHUB_ATTRIBUTES_METHOD | model | persona attributes from the model (rules as fallback) or rules only |
+| PERSONAHUB_ATTRIBUTES_METHOD | model | persona attributes: model (rules as fallback) or rules |
 """
 
 from __future__ import annotations
