@@ -27,7 +27,6 @@ ASSETS = [web_documents, text_personas, relation_personas, imported_personas, pe
 
 API_KEY_ENV = "PERSONAHUB_LLM_API_KEY"
 EMBEDDINGS_KEY_ENV = "PERSONAHUB_EMBEDDINGS_API_KEY"
-JUDGE_KEY_ENV = "PERSONAHUB_JUDGE_API_KEY"
 
 
 def build_resources(settings: Settings) -> dict:
@@ -43,17 +42,6 @@ def build_resources(settings: Settings) -> dict:
             # The key only ever travels as an EnvVar: Dagster resolves it at run time and
             # never shows or stores its value.
             api_key=EnvVar(API_KEY_ENV) if os.environ.get(API_KEY_ENV) else "",
-        ),
-        # The judge: its own backend settings, each falling back to the generator's.
-        "judge_llm": LLMResource(
-            backend=settings.judge_backend or settings.llm_backend,
-            model=settings.judge_model or (settings.llm_model if not settings.judge_backend
-                                           else ""),
-            prompt_style=settings.judge_prompt_style or settings.prompt_style,
-            cache_path=str(settings.cache_path),
-            base_url=settings.judge_base_url or settings.llm_base_url,
-            api_key=(EnvVar(JUDGE_KEY_ENV) if os.environ.get(JUDGE_KEY_ENV)
-                     else EnvVar(API_KEY_ENV) if os.environ.get(API_KEY_ENV) else ""),
         ),
         "embeddings": EmbeddingsResource(
             encoder=settings.embeddings,

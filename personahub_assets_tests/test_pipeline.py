@@ -42,7 +42,6 @@ def _materialize_all(tmp: Path, instance: DagsterInstance) -> dict[str, int]:
         "warehouse": WarehouseResource(path=str(tmp / "warehouse.duckdb")),
         "embeddings": EmbeddingsResource(),
         "llm": LLMResource(cache_path=str(tmp / "cache.duckdb")),
-        "judge_llm": LLMResource(cache_path=str(tmp / "cache.duckdb")),
     }
     calls = dict.fromkeys(LLM_ASSETS, 0)
 

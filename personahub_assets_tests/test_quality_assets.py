@@ -66,8 +66,7 @@ def setup(tmp_path):
                                   ("s3", "No.", True))])),
     ])
     resources = {"warehouse": wh, "embeddings": EmbeddingsResource(),
-                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb")),
-                 "judge_llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
+                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
     return tmp_path, wh, resources, instance
 
 
@@ -170,3 +169,18 @@ def test_responses_and_judge_on_the_embedded_model(setup):
     assert all(q["judge_score"] is None or 1 <= q["judge_score"] <= 5 for q in judged)
     assert quality["s4"]["judge_score"] is None  # invalid samples are not judged
     assert quality["s3"]["safety_reason"] == "offensive_language"
+
+
+@pytest.mark.model
+def test_attributes_from_the_embedded_model(setup):
+    """The model method: one structured call per persona without imported attributes; an
+    answer off the taxonomy falls back to rules, so every row has a taxonomy domain."""
+    tmp, wh, resources, instance = setup
+    checks, meta = _run(resources, instance, ["persona_attributes"], BATCH,
+                        {"persona_attributes": {"method": "model"}})
+    assert checks["every_persona_attributed"].passed
+    assert meta["llm_calls"].value == 3  # p1's domain and expertise come from its import
+    rows = {r["persona_id"]: r for r in wh.rows("SELECT * FROM persona_attributes")}
+    assert rows["p1"]["attribute_source"] == "import"
+    assert {rows[p]["attribute_source"] for p in ("p2", "p3", "p4")} <= {"model", "rules"}
+    assert all(r["domain"] and r["expertise"] and r["occupation"] for r in rows.values())
