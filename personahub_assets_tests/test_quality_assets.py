@@ -179,8 +179,11 @@ def test_attributes_from_the_embedded_model(setup):
     checks, meta = _run(resources, instance, ["persona_attributes"], BATCH,
                         {"persona_attributes": {"method": "model"}})
     assert checks["every_persona_attributed"].passed
-    assert meta["llm_calls"].value == 3  # p1's domain and expertise come from its import
+    # All four are asked (p1's import names its domain, not its occupation); p1's imported
+    # domain and expertise win over the model's.
+    assert meta["llm_calls"].value == 4
     rows = {r["persona_id"]: r for r in wh.rows("SELECT * FROM persona_attributes")}
     assert rows["p1"]["attribute_source"] == "import"
+    assert (rows["p1"]["domain"], rows["p1"]["expertise"]) == ("health", "expert")
     assert {rows[p]["attribute_source"] for p in ("p2", "p3", "p4")} <= {"model", "rules"}
     assert all(r["domain"] and r["expertise"] and r["occupation"] for r in rows.values())
