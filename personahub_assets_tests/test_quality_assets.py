@@ -116,7 +116,7 @@ def test_attributes_selection_safety_and_card(setup):
     assert meta["safety_flagged"].value == 1
 
     exports = tmp / "exports"
-    checks, meta = _run(resources, instance, ["dataset_export"], key,
+    checks, meta = _run(resources, instance, ["dataset_export"], BATCH,
                         {"dataset_export": {"exports_dir": str(exports),
                                             "license": "apache-2.0"}})
     assert checks["export_matches_warehouse"].passed
@@ -136,7 +136,7 @@ def test_attributes_selection_safety_and_card(setup):
     assert loaded.num_rows == 2
 
     # Asking for a minimum score with no judge run leaves every row out, with its reason.
-    checks, meta = _run(resources, instance, ["dataset_export"], key,
+    checks, meta = _run(resources, instance, ["dataset_export"], BATCH,
                         {"dataset_export": {"exports_dir": str(exports),
                                             "min_judge_score": 3}})
     assert checks["export_matches_warehouse"].passed

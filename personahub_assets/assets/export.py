@@ -10,7 +10,6 @@ from dagster import (
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
-    BackfillPolicy,
     Config,
     MaterializeResult,
     MetadataValue,
@@ -38,8 +37,8 @@ from personahub_assets.lib.quality import (
     split_for_export,
 )
 from personahub_assets.lib.tables import TABLES
-from personahub_assets.partitions import domain_batch_partitions
-from personahub_assets.prompts import SYNTHESIS_TEMPLATES
+from personahub_assets.partitions import batch_partitions
+from personahub_assets.prompts import DOMAINS, SYNTHESIS_TEMPLATES
 from personahub_assets.resources.warehouse import WarehouseResource
 from personahub_assets.settings import SETTINGS
 
@@ -59,18 +58,18 @@ class ExportConfig(Config):
 
 
 @asset(
-    partitions_def=domain_batch_partitions,
-    deps=["synthetic_data",
-          AssetDep("math_verification", partition_mapping=MultiToSingleDimensionPartitionMapping(
+    partitions_def=batch_partitions,
+    deps=[AssetDep("synthetic_data", partition_mapping=MultiToSingleDimensionPartitionMapping(
               partition_dimension_name="batch")),
-          "sample_quality"],
+          "math_verification",
+          AssetDep("sample_quality", partition_mapping=MultiToSingleDimensionPartitionMapping(
+              partition_dimension_name="batch"))],
     automation_condition=batch_condition(),
-    backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=6),
     group_name="export",
     kinds={"parquet", "json"},
     check_specs=[AssetCheckSpec(
             "export_matches_warehouse", asset="dataset_export",
-            partitions_def=domain_batch_partitions,
+            partitions_def=batch_partitions,
                                 blocking=True,
                                 description="The files parse and hold exactly the valid "
                                             "rows that the safety screen and judge keep.")],
@@ -78,43 +77,42 @@ class ExportConfig(Config):
 def dataset_export(
     context: AssetExecutionContext, config: ExportConfig, warehouse: WarehouseResource
 ) -> MaterializeResult:
-    """Valid samples of one domain and batch in the PersonaHub release fields plus our full
-    columns, as ``<domain>/<batch>.jsonl`` and ``.parquet``: the domain's folder is one
+    """Valid samples of one batch, for every domain, in the PersonaHub release fields plus our
+    full columns, as ``<domain>/<batch>.jsonl`` and ``.parquet``: each domain's folder is one
     dataset (``datasets.load_dataset("parquet", data_dir=...)``) that grows by batch.
 
     Math rows also carry the majority answer of the verification solvers, its vote count and
     whether the problem is verified.
     """
-    exported, checks, extra = [], [], {}
-    for key in context.partition_keys:
-        dims = domain_batch_partitions.get_partition_key_from_str(str(key)).keys_by_dimension
-        rows, in_file, expected, files = _export_one(dims["domain"], dims["batch"], config,
-                                                     warehouse)
-        exported.append({"partition": str(key), "rows": len(rows), "in_file": in_file,
+    batch = context.partition_key
+    exported, checks, extra, preview = [], [], {}, []
+    for domain in DOMAINS:
+        rows, in_file, expected, files = _export_one(domain, batch, config, warehouse)
+        exported.append({"domain": domain, "rows": len(rows), "in_file": in_file,
                          "expected": expected,
                          "verified": sum(bool(r.get("verified")) for r in rows)})
         checks.append(in_file == expected == len(rows))
         extra.update(files)
-        preview = rows[:5] if rows else []
+        preview += rows[:2]
     if config.hub_repo:
         token = os.environ.get("HF_TOKEN", "")
         if not token:
             raise ValueError("hub_repo is set but HF_TOKEN is not: set the token to push")
-        for domain in sorted({p["partition"].split("|")[1] for p in exported}):
+        for domain in DOMAINS:
             repo = config.hub_repo.format(domain=domain)
             extra[f"hub_url_{domain}"] = MetadataValue.url(
                 push_to_hub(Path(config.exports_dir) / domain, repo, token))
     total = sum(p["rows"] for p in exported)
-    context.log.info(f"exported {total} samples in {len(exported)} partitions")
+    context.log.info(f"exported {total} samples of batch {batch} in {len(DOMAINS)} domains")
     return MaterializeResult(
         metadata={
             "dagster/row_count": total,
             "rows": total,
             "verified_rows": sum(p["verified"] for p in exported),
-            "partitions_in_run": len(exported),
+            "domains": len(exported),
             **extra,
-            "per_partition": MetadataValue.md(markdown.table(
-                exported, ["partition", "rows", "in_file", "verified"])),
+            "per_domain": MetadataValue.md(markdown.table(
+                exported, ["domain", "rows", "in_file", "verified"])),
             "preview": MetadataValue.md(markdown.table(
                 preview, ["input persona", "synthesized text"], max_chars=200)),
         },

@@ -52,7 +52,9 @@ class SynthesisConfig(Config):
 
 @asset(
     partitions_def=domain_batch_partitions,
-    backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=6),
+    # One partition per run: a partitioned check's result is recorded for single-partition
+    # runs only (Dagster 1.13), and the downstream conditions wait for those results.
+    backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1),
     deps=[AssetDep("persona_hub", partition_mapping=MultiToSingleDimensionPartitionMapping(
         partition_dimension_name="batch")),
           AssetDep("persona_attributes", partition_mapping=MultiToSingleDimensionPartitionMapping(
