@@ -16,6 +16,9 @@ import os
 # Before the settings are read: limits that keep the demo within minutes on two cores.
 os.environ.setdefault("PERSONAHUB_MAX_PERSONAS", "4")
 os.environ.setdefault("PERSONAHUB_HOPS", "1")
+# The embedded 270M model is a weak judge and a slow one under its JSON grammar (about 7 s a
+# call on two cores): the demo scores one sample per partition to show the path.
+os.environ.setdefault("PERSONAHUB_JUDGE_MAX_SAMPLES", "1")
 # Persona attributes by keyword rules: a model call per hub persona under a JSON grammar costs
 # about as much as the rest of the demo on the embedded model (see README).
 os.environ.setdefault("PERSONAHUB_ATTRIBUTES_METHOD", "rules")

@@ -25,6 +25,7 @@
 | PERSONAHUB_JUDGE_BASE_URL | (the generator's) | OpenAI-compatible server of the judge |
 | PERSONAHUB_JUDGE_API_KEY | (none) | its API key, only through a Dagster EnvVar |
 | PERSONAHUB_DATASET_LICENSE | cc-by-nc-sa-4.0 | license written into each dataset card |
+| PERSONAHUB_JUDGE_MAX_SAMPLES | 0 | valid samples the judge scores per partition (0 = all) |
 | PERSONAHUB_ATTRIBUTES_METHOD | model | persona attributes: model (rules as fallback) or rules |
 """
 
@@ -60,6 +61,7 @@ class Settings:
     hops: int = 1
     max_personas: int = 0
     max_retries: int = 2
+    judge_max_samples: int = 0
 
     @property
     def incoming_dir(self) -> Path:
@@ -85,7 +87,8 @@ class Settings:
             ("max_documents", "PERSONAHUB_MAX_DOCUMENTS", 0, 0),
             ("hops", "PERSONAHUB_HOPS", 1, 0),
             ("max_personas", "PERSONAHUB_MAX_PERSONAS", 0, 0),
-            ("max_retries", "PERSONAHUB_MAX_RETRIES", 2, 0))}
+            ("max_retries", "PERSONAHUB_MAX_RETRIES", 2, 0),
+            ("judge_max_samples", "PERSONAHUB_JUDGE_MAX_SAMPLES", 0, 0))}
         return cls(
             data_dir=data_dir,
             **ints,

@@ -55,6 +55,10 @@ class QualityConfig(Config):
                                                       "(the judge_llm resource).")
     safety_threshold: float = Field(default=0.8, description="Classifier score at or above "
                                                              "which a sample is flagged.")
+    max_judged: int = Field(default=SETTINGS.judge_max_samples,
+                            description="Valid samples scored per partition, the first by "
+                                        "sample ID (0 = all; PERSONAHUB_JUDGE_MAX_SAMPLES). The "
+                                        "rest keep an empty judge_score.")
     min_scored_share: float = Field(default=0.9, description="Below this share of valid "
                                                              "samples with a judge score, the "
                                                              "check warns.")
@@ -99,6 +103,8 @@ def sample_quality(
         [domain, batch])
     template = judge.TEMPLATE
     to_judge = [s for s in samples if s["valid"]] if config.run_judge else []
+    if config.max_judged:
+        to_judge = to_judge[: config.max_judged]
     requests = [template.request(
         {"rubric": judge.rubric_for(domain), "persona": s["persona"],
          "sample": judge_sample_text(s["text"], s["response"])},
