@@ -33,9 +33,9 @@ _BLANK_LINES = re.compile(r"\n{3,}")
 _PL_CONTROL = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]"
 _PL_BINARY = r"[\x00-\x08\x0b\x0c\x0e-\x1f\x{fffd}]"
 _PL_LINE_EDGES = r"(?m)^[^\S\n]+|[^\S\n]+$"
-# ftfy can change only texts with a character outside printable ASCII, or an "&" (HTML
-# entities); every other text goes past it untouched.
-_PL_MAY_NEED_FTFY = r"[^\t\n\r\x20-\x25\x27-\x7e]"
+# ftfy can change only texts with a character outside printable ASCII, or something like an
+# HTML entity; every other text goes past it untouched.
+_PL_MAY_NEED_FTFY = r"[^\t\n\r\x20-\x7e]|&#?[0-9A-Za-z]{1,24}"
 _UNSPACED = r"\p{Han}\p{Hiragana}\p{Katakana}\p{Thai}\p{Lao}\p{Khmer}\p{Myanmar}\p{Tibetan}"
 _PL_LETTER = r"[\p{L}\p{M}]"
 _PL_SPACED_LETTER = rf"[\p{{L}}\p{{M}}--[{_UNSPACED}]]"
