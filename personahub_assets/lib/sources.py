@@ -434,7 +434,7 @@ def _iterate_warc(source: str, fh: BinaryIO, size: int | None, max_record_bytes:
 
     unit = unit or "byte"
     iterator = ArchiveIterator(fh)
-    record_no, end = -1, 0
+    record_no = -1
     records = iter(iterator)
     while True:
         try:
@@ -445,16 +445,14 @@ def _iterate_warc(source: str, fh: BinaryIO, size: int | None, max_record_bytes:
             reason = _warc_reason(exc)
             if size is not None and fh.tell() >= size and reason.endswith("Error"):
                 reason = "broken_archive:truncated"  # it failed on the file's last bytes
-            start = getattr(iterator, "offset", end)  # where the unreadable record begins
+            start = getattr(iterator, "offset", 0)  # where the unreadable record begins
             yield SourceRejection(source, record_no + 1, reason,
                                   str(exc).strip()[:PREVIEW_CHARS],
                                   f"record {record_no + 1}, {unit} {start}")
             return
         record_no += 1
-        offset = iterator.get_record_offset()
-        where = f"record {record_no}, {unit} {offset}"
+        # read the body before asking warcio for offsets: asking reads the record to its end
         if record.rec_type != "response":
-            end = offset
             continue  # requests, warcinfo and metadata records hold no documents
         url = record.rec_headers.get_header("WARC-Target-URI")
         ctype = (record.http_headers.get_header("Content-Type") or ""
@@ -462,9 +460,15 @@ def _iterate_warc(source: str, fh: BinaryIO, size: int | None, max_record_bytes:
         try:
             body = record.content_stream().read(max_record_bytes + 1)
         except Exception as exc:  # noqa: BLE001 - a damaged body (bad chunking, bad encoding)
-            yield SourceRejection(source, record_no, "broken_record", str(exc)[:200], where)
+            yield SourceRejection(source, record_no, "broken_record", str(exc)[:200],
+                                  f"record {record_no}")
             continue
-        end = offset
+        cut_short = getattr(record.raw_stream, "limit", 0) > 0 and len(body) <= max_record_bytes
+        where = f"record {record_no}, {unit} {iterator.get_record_offset()}"
+        if cut_short:  # the file ended inside this record
+            yield SourceRejection(source, record_no, "broken_archive:truncated",
+                                  _preview(body), where)
+            continue
         if len(body) > max_record_bytes:
             yield SourceRejection(source, record_no, "record_too_large", "", where)
             continue
