@@ -33,7 +33,7 @@ import numpy as np
 
 _WORD = re.compile(r"\w+")
 # Scripts written without spaces (Han, kana, Thai, Lao, Myanmar, Khmer): a "word" of \w+ is a
-# whole clause there, so their runs are shingled into overlapping character bigrams instead.
+# whole clause there, so their runs become characters and overlapping character bigrams.
 _UNSPACED_RUN = re.compile("[\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
                            "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]+")
 _UINT32_MAX = np.iinfo(np.uint32).max
@@ -55,7 +55,8 @@ _IDENTITY_KEY_SEED = 7
 
 
 def _words(text: str) -> list[str]:
-    """Case-folded word 1-grams of a text; runs of unspaced scripts as character bigrams."""
+    """Case-folded word 1-grams of a text; runs of unspaced scripts as their characters and
+    character bigrams."""
     words = _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
     if text.isascii() or not any(_UNSPACED_RUN.search(word) for word in words):
         return words
@@ -66,8 +67,8 @@ def _words(text: str) -> list[str]:
             if run.start() > last:
                 out.append(word[last : run.start()])
             chars = run.group()
-            out.extend([chars] if len(chars) == 1 else
-                       [chars[i : i + 2] for i in range(len(chars) - 1)])
+            out.extend(chars)  # characters and bigrams: a one-character edit stays near
+            out.extend(chars[i : i + 2] for i in range(len(chars) - 1))
             last = run.end()
         if last < len(word):
             out.append(word[last:])
@@ -75,8 +76,8 @@ def _words(text: str) -> list[str]:
 
 
 def word_set(text: str) -> frozenset[str]:
-    """The set of case-folded word 1-grams of a text (character bigrams where words are not
-    separated by spaces)."""
+    """The set of case-folded word 1-grams of a text (characters and character bigrams where
+    words are not separated by spaces)."""
     return frozenset(_words(text))
 
 
