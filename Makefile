@@ -3,11 +3,12 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-export DAGSTER_HOME := $(CURDIR)/data/dagster
+DATA_DIR := $(or $(PERSONAHUB_DATA_DIR),data)
+export DAGSTER_HOME ?= $(abspath $(DATA_DIR))/dagster
 # llama-cpp-python builds from source; use both cores.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: install demo test ui report lint clean screenshots
+.PHONY: install demo update rebuild test ui report lint clean screenshots
 
 # The CPU build of torch first, so that nothing below pulls a CUDA build from the registry.
 TORCH_SPEC ?= torch==2.13.0
@@ -30,6 +31,19 @@ $(DAGSTER_HOME)/dagster.yaml: dagster.yaml
 demo: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/python -m personahub_assets.demo
 
+# Register what is new in data/incoming/ and let automation carry it to the exports.
+# SELECT=asset[,asset] stops at those assets (and everything upstream of them).
+update: install $(DAGSTER_HOME)/dagster.yaml
+	$(BIN)/python -m personahub_assets.update $(if $(SELECT),--select $(SELECT))
+
+# A warehouse from an older version: set it aside, then ingest everything again as batches.
+# The response cache stays, so no finished model call is repeated.
+rebuild: install $(DAGSTER_HOME)/dagster.yaml
+	test ! -e $(DATA_DIR)/warehouse.duckdb || mv $(DATA_DIR)/warehouse.duckdb \
+		$(DATA_DIR)/warehouse.duckdb.old-$$(date +%Y%m%d%H%M%S)
+	rm -rf $(DATA_DIR)/exports
+	$(BIN)/python -m personahub_assets.update
+
 test: install
 	$(BIN)/python -m pytest
 
@@ -47,4 +61,5 @@ lint: install
 	$(BIN)/ruff check personahub_assets personahub_assets_tests benchmarks
 
 clean:
-	rm -rf data/warehouse.duckdb* data/llm_cache.duckdb* data/exports data/dagster
+	rm -rf $(DATA_DIR)/warehouse.duckdb* $(DATA_DIR)/llm_cache.duckdb* $(DATA_DIR)/exports \
+		$(DATA_DIR)/dagster

@@ -1,78 +1,66 @@
-"""`make demo`: materialize every asset and partition on the embedded model, then report.
+"""`make demo`: the sample corpus as batches, carried through the graph by automation.
 
-Runs go to the Dagster instance in ``$DAGSTER_HOME`` (``data/dagster`` via the Makefile), so
-they, their metadata and their check results are browsable afterwards in ``make ui``.
+The demo registers the shipped sample corpus as two document batches and the sample persona
+set as a third, then runs the same driver as ``make update`` (the assets' automation
+conditions, evaluated and executed in process) until every batch reaches the exports, and
+prints a short report. Runs go to the Dagster instance in ``$DAGSTER_HOME`` (``data/dagster``
+via the Makefile), so they, their metadata and their check results are browsable afterwards
+in ``make ui``. The demo's limits are settings that automated runs honour
+(``PERSONAHUB_MAX_PERSONAS``, ``PERSONAHUB_HOPS``), set here unless already set.
 """
 
 from __future__ import annotations
 
-import argparse
-import sys
-import time
-from collections import defaultdict
-from typing import Any
+import os
 
-from dagster import DagsterInstance, MultiPartitionKey
+# Before the settings are read: limits that keep the demo within minutes on two cores.
+os.environ.setdefault("PERSONAHUB_MAX_PERSONAS", "4")
+os.environ.setdefault("PERSONAHUB_HOPS", "1")
 
-from personahub_assets.definitions import build_resources, defs
-from personahub_assets.prompts import DOMAINS
-from personahub_assets.report import latest_check_results, write_html_report
-from personahub_assets.settings import SETTINGS
+import argparse  # noqa: E402
+import sys  # noqa: E402
+import time  # noqa: E402
+from collections import defaultdict  # noqa: E402
 
+from dagster import DagsterInstance  # noqa: E402
 
-def _run_config(op_config: dict[str, dict[str, Any]]) -> dict[str, Any]:
-    return {
-        "ops": {op: {"config": cfg} for op, cfg in op_config.items()},
-        "loggers": {"console": {"config": {"log_level": "INFO"}}},
-    }
+from personahub_assets.automation import register_source  # noqa: E402
+from personahub_assets.definitions import build_resources, defs  # noqa: E402
+from personahub_assets.lib.batching import PERSONAS  # noqa: E402
+from personahub_assets.report import latest_check_results, write_html_report  # noqa: E402
+from personahub_assets.settings import SETTINGS  # noqa: E402
+from personahub_assets.update import run_update  # noqa: E402
 
-
-def plan(max_personas: int, hops: int) -> list[tuple[str, str, list[Any], dict[str, Any]]]:
-    """The demo's runs: (stage, job, partition keys, run config), in dependency order."""
-    shards = [str(s) for s in range(SETTINGS.num_shards)]
-    return [
-        ("ingest + personas", "ingest_job", shards,
-         _run_config({"relation_personas": {"hops": hops}})),
-        ("imports + curation", "curation_job", [None],
-         _run_config({"imported_personas": {"sources": ["data/sample/personas.jsonl"]}})),
-        ("synthesis", "synthesis_job",
-         [MultiPartitionKey({"domain": d, "shard": s}) for d in DOMAINS for s in shards],
-         _run_config({"synthetic_data": {"max_personas": max_personas}})),
-        ("math verification", "verification_job", shards, _run_config({})),
-        ("export", "export_job", list(DOMAINS), _run_config({})),
-    ]
+SAMPLE_DOCUMENTS = "data/sample/web_documents.jsonl"
+SAMPLE_PERSONAS = "data/sample/personas.jsonl"
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--max-personas", type=int, default=4,
-                        help="personas per synthesis partition (default 4)")
-    parser.add_argument("--hops", type=int, default=1, help="Persona-to-Persona hops")
+    parser = argparse.ArgumentParser(description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--batches", type=int, default=2,
+                        help="document batches to cut the sample corpus into (default 2)")
     args = parser.parse_args(argv)
 
-    instance = DagsterInstance.get()
-    timings: dict[str, float] = {}
-    checks: list[tuple[str, str, str, bool, str]] = []
-    failed_runs: list[str] = []
-    for stage, job_name, keys, run_config in plan(args.max_personas, args.hops):
-        job = defs.resolve_job_def(job_name)
-        start = time.perf_counter()
-        for key in keys:
-            result = job.execute_in_process(instance=instance, partition_key=key,
-                                            run_config=run_config, raise_on_error=False)
-            if not result.success:
-                failed_runs.append(f"{job_name}[{key}] run {result.run_id}")
-            for ev in result.get_asset_check_evaluations():
-                checks.append((ev.asset_key.to_user_string(), str(key or "-"), ev.check_name,
-                               ev.passed, ev.severity.value))
-        timings[stage] = time.perf_counter() - start
-
     warehouse = build_resources(SETTINGS)["warehouse"]
-    print_report(warehouse.table_counts(), checks, timings, failed_runs)
-    page = write_html_report(latest_check_results(instance), warehouse,
-                             SETTINGS.exports_dir / "report.html")
-    print(f"Plots (dedup funnel, persona lengths, validity per domain): {page}")
-    return 1 if failed_runs or any(not c[3] and c[4] == "ERROR" for c in checks) else 0
+    with open(SAMPLE_DOCUMENTS, "rb") as fh:
+        lines = sum(1 for _ in fh)
+    per_batch = -(-lines // max(args.batches, 1))
+    registered = (register_source(warehouse, SAMPLE_DOCUMENTS, max_records=per_batch)
+                  + register_source(warehouse, SAMPLE_PERSONAS, kind=PERSONAS))
+    start = time.perf_counter()
+    with DagsterInstance.get() as instance:
+        report = run_update(defs, instance, warehouse)
+        report.registered = registered + report.registered
+        elapsed = time.perf_counter() - start
+        rows = latest_check_results(instance)
+        checks = [(r.asset, r.partition, r.check, r.passed, r.severity) for r in rows]
+        page = write_html_report(rows, warehouse, SETTINGS.exports_dir / "report.html")
+    sys.stdout.write(report.summary() + "\n")
+    print_report(warehouse.table_counts(), checks, {"update (all stages)": elapsed},
+                 [f"{'+'.join(r.assets)}[{r.partition}] run {r.run_id}" for r in report.failed])
+    sys.stdout.write(f"Plots (dedup funnel, persona lengths, validity per domain): {page}\n")
+    return 1 if report.failed or any(not c[3] and c[4] == "ERROR" for c in checks) else 0
 
 
 def print_report(counts, checks, timings, failed_runs) -> None:
@@ -90,7 +78,7 @@ def print_report(counts, checks, timings, failed_runs) -> None:
         failed = [f"{k} ({s})" for p, s, k in evs if not p]
         status = "ok" if not failed else "FAILED in " + ", ".join(failed)
         out.write(f"  {asset_key + '.' + name:<52}{passed:>3}/{len(evs):<3} {status}\n")
-    out.write(f"\nExports: {SETTINGS.exports_dir}/<domain>/<domain>.jsonl and .parquet\n")
+    out.write(f"\nExports: {SETTINGS.exports_dir}/<domain>/<batch>.jsonl and .parquet\n")
     out.write("\nWall time per stage\n")
     for stage, seconds in timings.items():
         out.write(f"  {stage:<22}{seconds:>8.1f} s\n")

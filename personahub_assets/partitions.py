@@ -1,12 +1,21 @@
-"""Shard and domain partitions."""
+"""Batch and domain partitions.
 
-from dagster import MultiPartitionsDefinition, StaticPartitionsDefinition
+A batch is a unit of added data (a source file, a slice of one, a group of small files, or a
+persona set); its key is registered at run time, so the partitions say which data they hold.
+"""
+
+from dagster import (
+    DynamicPartitionsDefinition,
+    MultiPartitionsDefinition,
+    StaticPartitionsDefinition,
+)
 
 from personahub_assets.prompts import DOMAINS
-from personahub_assets.settings import SETTINGS
 
-shard_partitions = StaticPartitionsDefinition([str(i) for i in range(SETTINGS.num_shards)])
+BATCHES = "batches"
+
+batch_partitions = DynamicPartitionsDefinition(name=BATCHES)
 domain_partitions = StaticPartitionsDefinition(list(DOMAINS))
-domain_shard_partitions = MultiPartitionsDefinition(
-    {"domain": domain_partitions, "shard": shard_partitions}
+domain_batch_partitions = MultiPartitionsDefinition(
+    {"batch": batch_partitions, "domain": domain_partitions}
 )

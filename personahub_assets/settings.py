@@ -3,8 +3,11 @@
 | variable | default | meaning |
 |---|---|---|
 | PERSONAHUB_DATA_DIR | data | warehouse, cache and exports live here |
-| PERSONAHUB_SHARDS | 2 | number of shard partitions |
-| PERSONAHUB_SOURCE | data/sample/web_documents.jsonl | default ingestion source |
+| PERSONAHUB_BATCH_RECORDS | 1000 | records per batch: larger files are sliced, small ones grouped |
+| PERSONAHUB_MAX_DOCUMENTS | 0 | documents per batch given to Text-to-Persona (0 = all) |
+| PERSONAHUB_HOPS | 1 | Persona-to-Persona hops (the paper uses up to six) |
+| PERSONAHUB_MAX_PERSONAS | 0 | personas per synthesis partition (0 = all) |
+| PERSONAHUB_MAX_RETRIES | 2 | automatic re-executions of a failed automated run |
 | PERSONAHUB_LLM_BACKEND | llamacpp | llamacpp, openai or vllm |
 | PERSONAHUB_LLM_MODEL | (packaged Gemma 3 270M) | GGUF path or model name |
 | PERSONAHUB_PROMPT_STYLE | completion | completion (base models) or chat (instruct models) |
@@ -27,11 +30,11 @@ from pathlib import Path
 
 @dataclass(frozen=True)
 class Settings:
-    """Where data lives, how it is sharded and which model serves the pipeline."""
+    """Where data lives, how it is batched, the limits automated runs honour, and which model
+    serves the pipeline."""
 
     data_dir: Path
-    num_shards: int
-    source: str
+    batch_records: int
     llm_backend: str
     llm_model: str
     prompt_style: str
@@ -40,6 +43,14 @@ class Settings:
     embeddings: str = "static"
     embeddings_base_url: str = ""
     embeddings_model: str = ""
+    max_documents: int = 0
+    hops: int = 1
+    max_personas: int = 0
+    max_retries: int = 2
+
+    @property
+    def incoming_dir(self) -> Path:
+        return self.data_dir / "incoming"
 
     @property
     def warehouse_path(self) -> Path:
@@ -56,13 +67,15 @@ class Settings:
     @classmethod
     def from_env(cls) -> Settings:
         data_dir = Path(os.environ.get("PERSONAHUB_DATA_DIR", "data"))
-        shards = int(os.environ.get("PERSONAHUB_SHARDS", "2"))
-        if shards < 1:
-            raise ValueError(f"PERSONAHUB_SHARDS must be >= 1, got {shards}")
+        ints = {name: _int_env(var, default, minimum) for name, var, default, minimum in (
+            ("batch_records", "PERSONAHUB_BATCH_RECORDS", 1000, 1),
+            ("max_documents", "PERSONAHUB_MAX_DOCUMENTS", 0, 0),
+            ("hops", "PERSONAHUB_HOPS", 1, 0),
+            ("max_personas", "PERSONAHUB_MAX_PERSONAS", 0, 0),
+            ("max_retries", "PERSONAHUB_MAX_RETRIES", 2, 0))}
         return cls(
             data_dir=data_dir,
-            num_shards=shards,
-            source=os.environ.get("PERSONAHUB_SOURCE", "data/sample/web_documents.jsonl"),
+            **ints,
             llm_backend=os.environ.get("PERSONAHUB_LLM_BACKEND", "llamacpp"),
             llm_model=os.environ.get("PERSONAHUB_LLM_MODEL", ""),
             prompt_style=os.environ.get("PERSONAHUB_PROMPT_STYLE", "completion"),
@@ -72,6 +85,17 @@ class Settings:
             embeddings_base_url=os.environ.get("PERSONAHUB_EMBEDDINGS_BASE_URL", ""),
             embeddings_model=os.environ.get("PERSONAHUB_EMBEDDINGS_MODEL", ""),
         )
+
+
+def _int_env(name: str, default: int, minimum: int) -> int:
+    raw = os.environ.get(name, "")
+    try:
+        value = int(raw) if raw else default
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+    if value < minimum:
+        raise ValueError(f"{name} must be >= {minimum}, got {value}")
+    return value
 
 
 SETTINGS = Settings.from_env()

@@ -1,4 +1,4 @@
-"""Curation: all shards' personas -> a deduplicated ``persona_hub`` and its dedup log.
+"""Curation: personas -> a deduplicated ``persona_hub`` and its dedup log, by batch order.
 
 Stages, each logged per dropped persona in ``persona_dedup_log``: filters (length, PII-only,
 refusals, boilerplate, not a persona), exact duplicates, MinHash near-duplicates (Jaccard on
@@ -20,44 +20,41 @@ from dagster import (
 )
 from pydantic import Field
 
+from personahub_assets.assets.common import table_metadata
+from personahub_assets.automation import batch_condition
 from personahub_assets.lib import markdown, plots
 from personahub_assets.lib.embeddings import (
     embedding_near_duplicates,
     embedding_near_duplicates_where_seen,
     encoder_coverage,
 )
-from personahub_assets.lib.ids import shard_of
 from personahub_assets.lib.minhash import band_recall, near_duplicates
 from personahub_assets.lib.pii import find_pii, redact
 from personahub_assets.lib.tables import TABLES, to_arrow
 from personahub_assets.lib.validation import hub_filter_reason
+from personahub_assets.partitions import batch_partitions
 from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.warehouse import QueryRows, WarehouseResource
-from personahub_assets.settings import SETTINGS
 
 _METHOD_ORDER = "CASE method WHEN 'import' THEN 0 WHEN 'text' THEN 1 ELSE 2 END"
 # After the method: shallower first, then every other column, so the order is total and the
 # survivor of a group of exact copies is the same row in Python and in SQL.
 _TIE_ORDER = ("depth, persona_id, doc_id NULLS FIRST, parent_persona_id NULLS FIRST, "
-              "shard, role NULLS FIRST, relation NULLS FIRST, template NULLS FIRST")
+              "batch, role NULLS FIRST, relation NULLS FIRST, template NULLS FIRST")
 # Read before the decisions and checked again inside the write transaction.
-_FINGERPRINT = ("SELECT count(*) AS n, coalesce(sum(hash(persona_id, method, shard, depth, "
+_FINGERPRINT = ("SELECT count(*) AS n, coalesce(sum(hash(persona_id, method, batch, depth, "
                 "doc_id, parent_persona_id)), 0) AS h FROM personas")
+
+
+_SEQ = "(SELECT seq FROM batches b WHERE b.batch = personas.batch)"
 
 
 def _hub_select() -> str:
     """The hub rows: the first row of each kept persona ID in decision order, copied in SQL."""
-    names = []
-    for column in TABLES["persona_hub"].names:
-        if column == "shard":
-            names.append("k.hub_shard AS shard")
-        elif column == "source_shard":
-            names.append("p.shard AS source_shard")
-        else:
-            names.append(f'p."{column}"')
+    names = [f'p."{column}"' for column in TABLES["persona_hub"].names]
     return (f"SELECT {', '.join(names)} FROM (SELECT *, row_number() OVER (PARTITION BY "
-            f"persona_id ORDER BY {_METHOD_ORDER}, {_TIE_ORDER}) AS first_row FROM personas) p "
-            f"JOIN kept k USING (persona_id) WHERE p.first_row = 1")
+            f"persona_id ORDER BY {_SEQ}, {_METHOD_ORDER}, {_TIE_ORDER}) AS first_row "
+            f"FROM personas) p JOIN kept k USING (persona_id) WHERE p.first_row = 1")
 
 
 _HUB_FROM_PERSONAS = _hub_select()
@@ -84,19 +81,31 @@ class HubConfig(Config):
 
 
 @asset(
+    partitions_def=batch_partitions,
     deps=["text_personas", "relation_personas", "imported_personas"],
+    automation_condition=batch_condition(),
     group_name="curation",
     kinds={"duckdb", "python"},
     check_specs=[
-        AssetCheckSpec("hub_accounted", asset="persona_hub", blocking=True,
+        AssetCheckSpec(
+            "hub_accounted", asset="persona_hub",
+            partitions_def=batch_partitions, blocking=True,
                        description="Personas in = personas in the hub + personas in the log."),
-        AssetCheckSpec("hub_unique_ids", asset="persona_hub", blocking=True,
+        AssetCheckSpec(
+            "hub_unique_ids", asset="persona_hub",
+            partitions_def=batch_partitions, blocking=True,
                        description="No persona appears twice in the hub."),
-        AssetCheckSpec("hub_no_near_duplicates", asset="persona_hub", blocking=True,
+        AssetCheckSpec(
+            "hub_no_near_duplicates", asset="persona_hub",
+            partitions_def=batch_partitions, blocking=True,
                        description="No pair in the hub reaches the MinHash threshold."),
-        AssetCheckSpec("hub_no_pii", asset="persona_hub", blocking=True,
+        AssetCheckSpec(
+            "hub_no_pii", asset="persona_hub",
+            partitions_def=batch_partitions, blocking=True,
                        description="No persona in the hub holds personal data."),
-        AssetCheckSpec("hub_no_embedding_near_duplicates", asset="persona_hub",
+        AssetCheckSpec(
+            "hub_no_embedding_near_duplicates", asset="persona_hub",
+            partitions_def=batch_partitions,
                        description="No pair in a sample of the hub reaches the cosine "
                        "threshold (exact search)."),
     ],
@@ -108,8 +117,9 @@ def persona_hub(
     """The deduplicated persona hub: filters, exact dedup on normalized text, MinHash
     near-dedup, then embedding near-dedup.
 
-    Survivors are chosen deterministically: imported before text before relation personas,
-    shallower before deeper, then by persona ID. Every dropped persona goes to
+    Survivors are chosen deterministically: earlier batches (by sequence number) first, then
+    imported before text before relation personas, shallower before deeper, then by persona
+    ID. Every dropped persona goes to
     ``persona_dedup_log`` with the persona it duplicates.
     """
     # Read before the rows: a change in between then fails the write's guard, never passes it.
@@ -117,10 +127,10 @@ def persona_hub(
     # Only the four columns the decisions need come into Python, as columns, not row dicts;
     # the hub rows themselves are copied inside DuckDB from `personas`.
     columns = warehouse.arrow(
-        f"SELECT persona_id, persona, method, shard AS source_shard FROM personas "
-        f"ORDER BY {_METHOD_ORDER}, {_TIE_ORDER}").to_pydict()
+        f"SELECT persona_id, persona, method, batch FROM personas "
+        f"ORDER BY {_SEQ}, {_METHOD_ORDER}, {_TIE_ORDER}").to_pydict()
     ids, texts = columns["persona_id"], columns["persona"]
-    methods, source_shards = columns["method"], columns["source_shard"]
+    methods, batches = columns["method"], columns["batch"]
     del columns
     total = len(ids)
 
@@ -129,7 +139,7 @@ def persona_hub(
     def drop(i: int, stage: str, duplicate_of: str | None, similarity: float | None,
              text: str | None = None) -> None:
         log.append({"persona_id": ids[i], "persona": texts[i] if text is None else text,
-                    "method": methods[i], "source_shard": source_shards[i], "stage": stage,
+                    "method": methods[i], "batch": batches[i], "stage": stage,
                     "duplicate_of": duplicate_of, "similarity": similarity})
 
     survivors: list[int] = []  # positions, in decision order
@@ -193,10 +203,7 @@ def persona_hub(
                          f"in {encoded - started:.1f} s, {len(emb_dropped)} dropped in "
                          f"{finished - encoded:.1f} s; {len(unseen)} the encoder cannot see "
                          "(MinHash only)")
-    kept_table = pa.table({
-        "persona_id": pa.array([ids[i] for i in kept], pa.string()),
-        "hub_shard": pa.array([shard_of(ids[i], SETTINGS.num_shards) for i in kept],
-                              pa.int64())})
+    kept_table = pa.table({"persona_id": pa.array([ids[i] for i in kept], pa.string())})
     warehouse.replace_partitions([
         ("persona_hub", {}, QueryRows(_HUB_FROM_PERSONAS, {"kept": kept_table})),
         ("persona_dedup_log", {}, to_arrow("persona_dedup_log", log)),
@@ -217,8 +224,8 @@ def persona_hub(
               "after_exact": len(survivors), "after_minhash": len(after_minhash),
               "after_embedding": len(kept)}
     pii_leaks = sum(1 for text in hub_texts if find_pii(text))
-    per_shard = {str(r["shard"]): r["n"] for r in warehouse.rows(
-        "SELECT shard, count(*) AS n FROM persona_hub GROUP BY shard ORDER BY shard")}
+    per_batch = {str(r["batch"]): r["n"] for r in warehouse.rows(
+        "SELECT batch, count(*) AS n FROM persona_hub GROUP BY batch ORDER BY batch")}
     preview = warehouse.rows("SELECT persona_id, method, depth, persona FROM persona_hub "
                              "ORDER BY persona_id LIMIT 10")
     context.log.info(f"persona_hub: {total} in, {filtered} filtered, {exact} exact, "
@@ -226,6 +233,7 @@ def persona_hub(
                      f"embedding near duplicates dropped, {len(kept)} kept")
     return MaterializeResult(
         metadata={
+            **table_metadata("persona_hub", stored["n"]),
             "personas_in": total,
             "filtered": filtered,
             "exact_duplicates": exact,
@@ -243,7 +251,7 @@ def persona_hub(
                 "persona length histogram")),
             "lsh_recall_at_threshold": round(
                 band_recall(config.minhash_threshold, config.bands, config.rows), 6),
-            "personas_per_shard": per_shard,
+            "personas_per_batch": per_batch,
             "preview": MetadataValue.md(markdown.table(preview, ["persona_id", "method",
                                                                  "depth", "persona"])),
             "dedup_log_preview": MetadataValue.md(markdown.table(

@@ -1,10 +1,10 @@
-"""Export: the valid samples of a domain as JSONL and Parquet under ``data/exports/<domain>/``."""
+"""Export: the valid samples of a domain and batch as JSONL and Parquet files under
+``data/exports/<domain>/``, one pair of files per batch, so the folder is the domain's dataset."""
 
 import os
 from pathlib import Path
 
 from dagster import (
-    AllPartitionMapping,
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
@@ -18,15 +18,18 @@ from dagster import (
 )
 from pydantic import Field
 
+from personahub_assets.automation import batch_condition
 from personahub_assets.lib import markdown
 from personahub_assets.lib.export import (
     count_jsonl,
     push_to_hub,
     release_rows,
-    save_hf_dataset,
+    release_schema,
+    remove_dataset_files,
     write_dataset,
 )
-from personahub_assets.partitions import domain_partitions
+from personahub_assets.lib.tables import TABLES
+from personahub_assets.partitions import domain_batch_partitions
 from personahub_assets.prompts import SYNTHESIS_TEMPLATES
 from personahub_assets.resources.warehouse import WarehouseResource
 from personahub_assets.settings import SETTINGS
@@ -36,38 +39,44 @@ class ExportConfig(Config):
     """Where the dataset files go, and whether they also go to the Hugging Face Hub."""
 
     exports_dir: str = Field(default=str(SETTINGS.exports_dir),
-                             description="Files land in <exports_dir>/<domain>/.")
-    save_hf_dataset: bool = Field(default=True,
-                                  description="Also save a `datasets` dataset to disk.")
-    hub_repo: str = Field(default="", description="Push to this Hub dataset repo, e.g. "
-                                                  "org/personahub-{domain} (needs HF_TOKEN).")
+                             description="Files land in <exports_dir>/<domain>/<batch>.*")
+    hub_repo: str = Field(default="", description="Push the domain's folder to this Hub "
+                                                  "dataset repo, e.g. org/personahub-{domain} "
+                                                  "(needs HF_TOKEN).")
 
 
 @asset(
-    partitions_def=domain_partitions,
-    deps=[AssetDep("synthetic_data", partition_mapping=MultiToSingleDimensionPartitionMapping(
-              partition_dimension_name="domain")),
-          AssetDep("math_verification", partition_mapping=AllPartitionMapping())],
+    partitions_def=domain_batch_partitions,
+    deps=["synthetic_data",
+          AssetDep("math_verification", partition_mapping=MultiToSingleDimensionPartitionMapping(
+              partition_dimension_name="batch"))],
+    automation_condition=batch_condition(),
     group_name="export",
     kinds={"parquet", "json"},
-    check_specs=[AssetCheckSpec("export_matches_warehouse", asset="dataset_export",
+    check_specs=[AssetCheckSpec(
+            "export_matches_warehouse", asset="dataset_export",
+            partitions_def=domain_batch_partitions,
                                 blocking=True,
                                 description="The files parse and hold exactly the valid rows.")],
 )
 def dataset_export(
     context: AssetExecutionContext, config: ExportConfig, warehouse: WarehouseResource
 ) -> MaterializeResult:
-    """Valid samples of one domain in the PersonaHub release fields plus our full columns.
+    """Valid samples of one domain and batch in the PersonaHub release fields plus our full
+    columns, as ``<domain>/<batch>.jsonl`` and ``.parquet``: the domain's folder is one
+    dataset (``datasets.load_dataset("parquet", data_dir=...)``) that grows by batch.
 
     Math rows also carry the majority answer of the verification solvers, its vote count and
     whether the problem is verified.
     """
-    domain = context.partition_key
+    keys = context.partition_key.keys_by_dimension
+    domain, batch = keys["domain"], keys["batch"]
     samples = warehouse.rows(
         "SELECT s.*, a.answer AS verified_answer, a.votes AS answer_votes, "
         "coalesce(a.verified, false) AS verified FROM synthetic_samples s "
         "LEFT JOIN math_answers a USING (sample_id) "
-        "WHERE s.domain = ? AND s.valid ORDER BY s.shard, s.sample_id", [domain])
+        "WHERE s.domain = ? AND s.batch = ? AND s.valid ORDER BY s.sample_id",
+        [domain, batch])
     if domain != "math":
         for row in samples:
             for key in ("verified_answer", "answer_votes", "verified"):
@@ -75,27 +84,32 @@ def dataset_export(
     template = SYNTHESIS_TEMPLATES[domain]
     rows = release_rows(samples, description=f"{domain} ({template.name} v{template.version})")
     directory = Path(config.exports_dir) / domain
-    paths = write_dataset(rows, directory, domain)
     expected = warehouse.scalar(
-        "SELECT count(*) FROM synthetic_samples WHERE domain = ? AND valid", [domain])
-    in_file = count_jsonl(paths["jsonl"])
-    verified = sum(bool(r.get("verified")) for r in rows)
+        "SELECT count(*) FROM synthetic_samples WHERE domain = ? AND batch = ? AND valid",
+        [domain, batch])
     extra: dict = {}
-    if config.save_hf_dataset and rows:
-        extra["hf_dataset"] = MetadataValue.path(str(save_hf_dataset(rows, directory)))
+    if rows:
+        schema = release_schema(TABLES["synthetic_samples"], with_math=domain == "math")
+        paths = write_dataset(rows, directory, batch, schema)
+        in_file = count_jsonl(paths["jsonl"])
+        extra = {"jsonl": MetadataValue.path(str(paths["jsonl"])),
+                 "parquet": MetadataValue.path(str(paths["parquet"]))}
+    else:
+        remove_dataset_files(directory, batch)
+        in_file = 0
+    verified = sum(bool(r.get("verified")) for r in rows)
     if config.hub_repo:
         token = os.environ.get("HF_TOKEN", "")
         if not token:
             raise ValueError("hub_repo is set but HF_TOKEN is not: set the token to push")
         repo = config.hub_repo.format(domain=domain)
-        extra["hub_url"] = MetadataValue.url(push_to_hub(directory / "hf_dataset", repo, token))
-    context.log.info(f"exported {len(rows)} {domain} samples to {directory}")
+        extra["hub_url"] = MetadataValue.url(push_to_hub(directory, repo, token))
+    context.log.info(f"exported {len(rows)} {domain} samples of batch {batch} to {directory}")
     return MaterializeResult(
         metadata={
+            "dagster/row_count": len(rows),
             "rows": len(rows),
             **({"verified_rows": verified} if domain == "math" else {}),
-            "jsonl": MetadataValue.path(str(paths["jsonl"])),
-            "parquet": MetadataValue.path(str(paths["parquet"])),
             **extra,
             "preview": MetadataValue.md(markdown.table(
                 rows[:5], ["input persona", "synthesized text"], max_chars=200)),

@@ -1,6 +1,7 @@
-"""Imported personas: persona sets brought in from files or datasets (method ``import``)."""
+"""Imported personas: a persona-set batch brought in from a file (method ``import``)."""
 
 from collections import Counter
+from itertools import islice
 
 from dagster import (
     AssetCheckResult,
@@ -14,69 +15,101 @@ from dagster import (
 )
 from pydantic import Field
 
+from personahub_assets.assets.common import batch_of, table_metadata
+from personahub_assets.automation import batch_condition
 from personahub_assets.lib import markdown
-from personahub_assets.lib.ids import persona_id, shard_of
+from personahub_assets.lib.batching import PERSONAS
+from personahub_assets.lib.ids import persona_id
 from personahub_assets.lib.sources import SourceRejection, read_records
 from personahub_assets.lib.tables import to_arrow
 from personahub_assets.lib.validation import validate_persona
+from personahub_assets.partitions import batch_partitions
 from personahub_assets.resources.warehouse import WarehouseResource
-from personahub_assets.settings import SETTINGS
+
+#: Fields that hold the persona in released sets, tried in this order when none is set.
+PERSONA_FIELDS = ("persona", "input persona")
 
 
 class ImportConfig(Config):
-    """Persona sets to import: files, folders, globs, hf:NAME datasets or saved datasets."""
+    """Which field of a persona set's records holds the persona."""
 
-    sources: list[str] = Field(default=[], description="Where the persona sets are; each "
-                                                       "record holds one persona.")
-    persona_field: str = Field(default="persona", description="Field holding the persona "
-                                                              "(PersonaHub releases: persona).")
+    persona_field: str = Field(default="", description="Field holding the persona; empty: "
+                                                       f"the first of {list(PERSONA_FIELDS)} "
+                                                       "that the set's first record has.")
+
+
+def persona_field_of(path: str, start: int, stop, configured: str) -> str:
+    """The configured field, or the first known persona field the first record holds."""
+    if configured:
+        return configured
+    for field in PERSONA_FIELDS:
+        first = next(islice(read_records(path, field, "_none_", start, stop), 1), None)
+        if first is not None and not isinstance(first, SourceRejection):
+            return field
+    return PERSONA_FIELDS[0]
 
 
 @asset(
+    partitions_def=batch_partitions,
     group_name="personas",
     kinds={"duckdb", "python"},
-    check_specs=[AssetCheckSpec("imports_accounted", asset="imported_personas", blocking=True,
+    automation_condition=batch_condition(),
+    check_specs=[AssetCheckSpec(
+            "imports_accounted", asset="imported_personas",
+            partitions_def=batch_partitions, blocking=True,
                                 description="Every record read is kept or rejected.")],
 )
 def imported_personas(
     context: AssetExecutionContext, config: ImportConfig, warehouse: WarehouseResource
 ) -> MaterializeResult:
-    """Personas from existing sets (for example a PersonaHub release, ``{"persona": ...}`` per
-    line) join the generated ones before curation; invalid records are kept with a reason."""
+    """Personas of a persona-set batch (for example a PersonaHub release, ``{"persona": ...}``
+    or ``{"input persona": ...}`` per line) join the generated ones before curation; invalid
+    records are kept with a reason. A documents batch writes an empty partition."""
+    batch, spec, seq = batch_of(context, warehouse)
     kept, rejected, read = [], [], 0
-    for spec in config.sources:
-        for rec in read_records(spec, text_field=config.persona_field, url_field="_none_"):
+    fields = set()
+    for part in spec.parts if spec.kind == PERSONAS else ():
+        field = persona_field_of(part.path, part.start, part.stop, config.persona_field)
+        fields.add(field)
+        try:
+            records = list(read_records(part.path, field, "_none_", part.start, part.stop))
+        except Exception as exc:  # noqa: BLE001 - a broken set is a rejection, not a crash
+            records = [SourceRejection(part.path, 0, f"unreadable:{type(exc).__name__}",
+                                       str(exc)[:200])]
+        for rec in records:
             read += 1
-            base = {"method": "import", "depth": 0, "doc_id": None,
+            base = {"batch": batch, "method": "import", "depth": 0, "doc_id": None,
                     "backend": "import", "model": rec.source, "template": "import",
                     "template_version": "1", "sampling_params": "{}"}
             if isinstance(rec, SourceRejection):
-                rejected.append({**base, "shard": 0, "raw_output": rec.raw_preview,
-                                 "reason": rec.reason})
+                rejected.append({**base, "raw_output": rec.raw_preview, "reason": rec.reason})
                 continue
             raw = rec.text if isinstance(rec.text, str) else ""
             persona, reason = validate_persona(raw, "stop")
             if persona is None:
-                rejected.append({**base, "shard": 0, "raw_output": str(rec.text)[:200],
+                rejected.append({**base, "raw_output": str(rec.text)[:200],
                                  "reason": reason if isinstance(rec.text, str)
                                  else "not_a_string"})
                 continue
-            pid = persona_id(persona)
-            kept.append({**base, "persona_id": pid, "persona": persona,
-                         "shard": shard_of(pid, SETTINGS.num_shards)})
+            kept.append({**base, "persona_id": persona_id(persona), "persona": persona})
     warehouse.replace_partitions([
-        ("personas", {"method": "import"}, to_arrow("personas", kept)),
-        ("rejected_personas", {"method": "import"}, to_arrow("rejected_personas", rejected)),
+        ("personas", {"method": "import", "batch": batch}, to_arrow("personas", kept)),
+        ("rejected_personas", {"method": "import", "batch": batch},
+         to_arrow("rejected_personas", rejected)),
     ])
     stored = warehouse.rows(
-        "SELECT (SELECT count(*) FROM personas WHERE method = 'import') AS kept, "
-        "(SELECT count(*) FROM rejected_personas WHERE method = 'import') AS rejected")[0]
+        "SELECT (SELECT count(*) FROM personas WHERE method = 'import' AND batch = ?) AS kept, "
+        "(SELECT count(*) FROM rejected_personas WHERE method = 'import' AND batch = ?) "
+        "AS rejected", [batch, batch])[0]
     reasons = Counter(r["reason"] for r in rejected)
-    context.log.info(f"imported {len(kept)} personas from {len(config.sources)} sources, "
+    context.log.info(f"batch {batch} (#{seq}, {spec.kind}): imported {len(kept)} personas, "
                      f"rejected {len(rejected)}")
     return MaterializeResult(
         metadata={
-            "sources": len(config.sources),
+            **table_metadata("personas", stored["kept"]),
+            "batch_seq": seq,
+            "batch_kind": spec.kind,
+            "persona_fields": ", ".join(sorted(fields)) or "-",
             "records_read": read,
             "personas_kept": len(kept),
             "personas_rejected": len(rejected),

@@ -1,7 +1,9 @@
-"""Ingestion: source files -> cleaned ``documents`` and ``rejected_documents``, per shard."""
+"""Ingestion: one batch's files -> cleaned ``documents`` and ``rejected_documents``."""
 
 from collections import Counter
+from pathlib import Path
 
+import pyarrow as pa
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
@@ -14,21 +16,26 @@ from dagster import (
 )
 from pydantic import Field
 
+from personahub_assets.assets.common import batch_of, table_metadata
+from personahub_assets.automation import batch_condition
 from personahub_assets.lib import markdown
-from personahub_assets.lib.cleaning import CleaningConfig, clean_document
-from personahub_assets.lib.ids import doc_id, normalize_text, shard_of, stable_hash
-from personahub_assets.lib.sources import PREVIEW_CHARS, SourceRejection, read_records
+from personahub_assets.lib.batching import DOCUMENTS
+from personahub_assets.lib.cleaning import MAX_RAW_CHARS, CleaningConfig, clean_batch
+from personahub_assets.lib.sources import (
+    PREVIEW_CHARS,
+    SUPPORTED_SUFFIXES,
+    SourceRejection,
+    read_records,
+    suffix_of,
+)
 from personahub_assets.lib.tables import to_arrow
-from personahub_assets.partitions import shard_partitions
+from personahub_assets.partitions import batch_partitions
 from personahub_assets.resources.warehouse import WarehouseResource
-from personahub_assets.settings import SETTINGS
 
 
 class IngestConfig(Config):
-    """Where documents come from and how strictly they are cleaned."""
+    """How a batch's records are read and how strictly they are cleaned."""
 
-    source: str = Field(default=SETTINGS.source,
-                        description="JSONL or Parquet file, a folder of them, or a glob.")
     text_field: str = Field(default="text", description="Field holding the document text.")
     url_field: str = Field(default="url", description="Field holding the document URL.")
     min_chars: int = Field(default=200, description="Shorter documents are rejected.")
@@ -38,94 +45,92 @@ class IngestConfig(Config):
     min_language_probability: float = Field(default=0.7, description="Language confidence.")
     min_alpha_ratio: float = Field(default=0.6, description="Letters among non-space chars.")
     max_duplicate_line_ratio: float = Field(default=0.3, description="Repeated-line share.")
+    max_raw_chars: int = Field(default=MAX_RAW_CHARS, description="Larger raw inputs (HTML "
+                               "before extraction) are rejected; length rules read the text.")
+
+
+def _read_part(path: str, start: int, stop, config: IngestConfig):
+    """The records of one file part; an unsupported or unreadable file becomes a rejection
+    (with the reason), never a failed partition."""
+    name = Path(path).name
+    suffix = suffix_of(Path(path))
+    if suffix not in SUPPORTED_SUFFIXES:
+        yield SourceRejection(name, 0, f"unsupported_format:{suffix or 'none'}", "")
+        return
+    last = start - 1
+    try:
+        for rec in read_records(path, config.text_field, config.url_field, start, stop):
+            last = rec.record_no
+            yield rec
+    except Exception as exc:  # noqa: BLE001 - one bad file must not fail the batch
+        yield SourceRejection(name, last + 1, f"unreadable:{type(exc).__name__}",
+                              str(exc)[:PREVIEW_CHARS], f"after record {last}")
 
 
 @asset(
-    partitions_def=shard_partitions,
+    partitions_def=batch_partitions,
     group_name="ingestion",
     kinds={"duckdb", "python"},
-    check_specs=[AssetCheckSpec("documents_accounted", asset="web_documents", blocking=True,
+    automation_condition=batch_condition(),
+    check_specs=[AssetCheckSpec(
+            "documents_accounted", asset="web_documents",
+            partitions_def=batch_partitions, blocking=True,
                                 description="Every record read is kept or rejected, "
                                             "and the warehouse holds exactly those rows.")],
 )
 def web_documents(
     context: AssetExecutionContext, config: IngestConfig, warehouse: WarehouseResource
 ) -> MaterializeResult:
-    """Web documents of one shard, cleaned; every rejected record is kept with its reason.
+    """Web documents of one batch, cleaned; every rejected record is kept with its reason.
 
-    A document's shard is the hash of its normalized text mod the shard count, so exact
-    duplicates always meet in the same shard and are caught there (every shard therefore
-    cleans every record; streamed datasets with enough files are split by file instead).
-    A rejected record's shard is the hash of its source and position.
+    The batch reads only its own files or its own slice of a file, once. A document whose
+    text was already kept by an earlier batch (lower sequence number) is rejected as a
+    duplicate that names the batch and document it repeats. A persona-set batch writes an
+    empty partition.
     """
-    shard = int(context.partition_key)
+    batch, spec, seq = batch_of(context, warehouse)
     cleaning = CleaningConfig(
         min_chars=config.min_chars, max_chars=config.max_chars,
         languages=tuple(config.languages),
         min_language_probability=config.min_language_probability,
         min_alpha_ratio=config.min_alpha_ratio,
-        max_duplicate_line_ratio=config.max_duplicate_line_ratio)
-    kept, rejected, seen = [], [], {}
-    read_total = read_in_shard = 0
-    languages: Counter[str] = Counter()
-    records = read_records(config.source, config.text_field, config.url_field,
-                           shard=shard, num_shards=SETTINGS.num_shards)
-    for rec in records:
-        read_total += 1
-        # Rejections are sharded by position, kept documents by content (see docstring);
-        # records a streamed dataset already assigned to this shard skip both tests.
-        by_position = shard_of(stable_hash(rec.source, rec.record_no), SETTINGS.num_shards)
-        preassigned = getattr(rec, "shard", None) is not None
-        if isinstance(rec, SourceRejection):
-            if by_position == shard:
-                read_in_shard += 1
-                rejected.append({"shard": shard, "source": rec.source, "record_no": rec.record_no,
-                                 "reason": rec.reason, "raw_preview": rec.raw_preview})
-            continue
-        text, reason, language = clean_document(rec.text, cleaning, is_html=rec.is_html)
-        if text is None:
-            if not preassigned and by_position != shard:
-                continue
-            read_in_shard += 1
-            rejected.append({"shard": shard, "source": rec.source, "record_no": rec.record_no,
-                             "url": rec.url, "reason": reason,
-                             "raw_preview": str(rec.text)[:PREVIEW_CHARS]})
-            continue
-        content_hash = stable_hash("content", normalize_text(text))
-        if not preassigned and shard_of(content_hash, SETTINGS.num_shards) != shard:
-            continue
-        languages[language] += 1
-        read_in_shard += 1
-        if content_hash in seen:
-            rejected.append({"shard": shard, "source": rec.source, "record_no": rec.record_no,
-                             "url": rec.url, "reason": f"exact_duplicate_of:{seen[content_hash]}",
-                             "raw_preview": text[:PREVIEW_CHARS]})
-            continue
-        did = doc_id(rec.source, text)
-        seen[content_hash] = did
-        kept.append({"doc_id": did, "shard": shard, "source": rec.source,
-                     "record_no": rec.record_no, "url": rec.url, "text": text,
-                     "n_chars": len(text), "content_hash": content_hash,
-                     "language": language})
+        max_duplicate_line_ratio=config.max_duplicate_line_ratio,
+        max_raw_chars=config.max_raw_chars)
+    parts = spec.parts if spec.kind == DOCUMENTS else ()
+    records = []
+    for n, part in enumerate(parts, start=1):
+        records.extend(_read_part(part.path, part.start, part.stop, config))
+        context.log.info(f"batch {batch}: file {n}/{len(parts)} read, {len(records)} records")
+    read = len(records)
+    cleaned = clean_batch(records, cleaning, batch=batch)  # polars over the whole batch
+    del records
+    kept, rejected = cleaned.kept.to_pylist(), cleaned.rejected.to_pylist()
+    languages: Counter[str] = Counter(d["language"] for d in kept)
+    kept, earlier = _drop_earlier_duplicates(kept, seq, warehouse)
+    rejected += earlier
 
     warehouse.replace_partitions([
-        ("documents", {"shard": shard}, to_arrow("documents", kept)),
-        ("rejected_documents", {"shard": shard}, to_arrow("rejected_documents", rejected)),
+        ("documents", {"batch": batch}, to_arrow("documents", kept)),
+        ("rejected_documents", {"batch": batch}, to_arrow("rejected_documents", rejected)),
     ])
-    stored_kept = warehouse.scalar("SELECT count(*) FROM documents WHERE shard = ?", [shard])
+    stored_kept = warehouse.scalar("SELECT count(*) FROM documents WHERE batch = ?", [batch])
     stored_rej = warehouse.scalar(
-        "SELECT count(*) FROM rejected_documents WHERE shard = ?", [shard])
-    accounted = read_in_shard == len(kept) + len(rejected) == stored_kept + stored_rej
+        "SELECT count(*) FROM rejected_documents WHERE batch = ?", [batch])
+    accounted = read == len(kept) + len(rejected) == stored_kept + stored_rej
     reasons = Counter(r["reason"].split(":")[0] for r in rejected)
-    context.log.info(f"shard {shard}: read {read_in_shard}, kept {len(kept)}, "
+    context.log.info(f"batch {batch} (#{seq}, {spec.kind}): read {read}, kept {len(kept)}, "
                      f"rejected {len(rejected)} {dict(reasons)}")
     return MaterializeResult(
         metadata={
-            "records_in_source": read_total,
-            "records_in_shard": read_in_shard,
+            **table_metadata("documents", stored_kept),
+            "batch_seq": seq,
+            "batch_kind": spec.kind,
+            "records_read": read,
+            "records_in_batch": spec.records if spec.kind == DOCUMENTS else 0,
             "documents_kept": len(kept),
             "documents_rejected": len(rejected),
-            "reject_rate": round(len(rejected) / read_in_shard, 4) if read_in_shard else 0.0,
+            "duplicates_of_earlier_batches": len(earlier),
+            "reject_rate": round(len(rejected) / read, 4) if read else 0.0,
             "rejection_reasons": MetadataValue.md(markdown.counts(dict(reasons))),
             "languages": MetadataValue.md(markdown.counts(dict(languages))),
             "english_share": round(languages["en"] / len(kept), 4) if kept else 0.0,
@@ -135,6 +140,35 @@ def web_documents(
             check_name="documents_accounted",
             passed=accounted,
             severity=AssetCheckSeverity.ERROR,
-            metadata={"read": read_in_shard, "kept": stored_kept, "rejected": stored_rej},
+            metadata={"read": read, "kept": stored_kept, "rejected": stored_rej},
         )],
     )
+
+
+def _drop_earlier_duplicates(kept: list[dict], seq: int, warehouse: WarehouseResource
+                             ) -> tuple[list[dict], list[dict]]:
+    """Split kept documents into new ones and ones an earlier batch already kept."""
+    if not kept:
+        return kept, []
+    hashes = pa.table({"content_hash": pa.array([d["content_hash"] for d in kept],
+                                                pa.string())})
+    with warehouse.session() as conn:
+        conn.register("incoming_hashes", hashes)
+        rows = conn.execute(
+            "SELECT d.content_hash, arg_min(d.batch, b.seq) AS batch, "
+            "arg_min(d.doc_id, b.seq) AS doc_id FROM documents d "
+            "JOIN batches b USING (batch) JOIN incoming_hashes h USING (content_hash) "
+            "WHERE b.seq < ? GROUP BY d.content_hash", [seq]).fetchall()
+        conn.unregister("incoming_hashes")
+    first = {h: (b, d) for h, b, d in rows}
+    fresh, duplicates = [], []
+    for d in kept:
+        if d["content_hash"] in first:
+            b, other = first[d["content_hash"]]
+            duplicates.append({"batch": d["batch"], "source": d["source"],
+                               "record_no": d["record_no"], "url": d["url"],
+                               "reason": f"exact_duplicate_of:{b}/{other}",
+                               "raw_preview": d["text"][:PREVIEW_CHARS]})
+        else:
+            fresh.append(d)
+    return fresh, duplicates

@@ -1,4 +1,4 @@
-"""Persona creation: Text-to-Persona and Persona-to-Persona, per shard."""
+"""Persona creation: Text-to-Persona and Persona-to-Persona, per batch."""
 
 from collections import Counter
 from typing import Any
@@ -15,12 +15,14 @@ from dagster import (
 )
 from pydantic import Field
 
+from personahub_assets.assets.common import table_metadata
+from personahub_assets.automation import batch_condition
 from personahub_assets.lib import markdown
 from personahub_assets.lib.generation import provenance, seed_for, summarize
 from personahub_assets.lib.ids import persona_id
 from personahub_assets.lib.tables import to_arrow
 from personahub_assets.lib.validation import validate_persona
-from personahub_assets.partitions import shard_partitions
+from personahub_assets.partitions import batch_partitions
 from personahub_assets.prompts import persona_to_persona, text_to_persona
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
@@ -35,7 +37,9 @@ class TextPersonaConfig(Config):
     roles: list[str] = Field(default=["read"],
                              description="Any of read, write, like, dislike: one persona each.")
     granularity: str = Field(default="fine", description="fine or coarse personas.")
-    max_documents: int = Field(default=0, description="Documents per shard (0 = all).")
+    max_documents: int = Field(default=SETTINGS.max_documents,
+                               description="Documents per batch (0 = all); the default is "
+                                           "PERSONAHUB_MAX_DOCUMENTS.")
     max_doc_tokens: int = Field(default=200, description="Token budget of the document "
                                                          "text shown to the model.")
 
@@ -43,7 +47,8 @@ class TextPersonaConfig(Config):
 class RelationPersonaConfig(Config):
     """How personas are expanded through relationships."""
 
-    hops: int = Field(default=1, description="Hops of expansion (the paper uses six).")
+    hops: int = Field(default=SETTINGS.hops, description="Hops of expansion (the paper uses "
+                                                         "six); the default is PERSONAHUB_HOPS.")
 
 
 def _provenance_check(name: str, asset_key: str, warehouse: WarehouseResource,
@@ -59,11 +64,11 @@ def _provenance_check(name: str, asset_key: str, warehouse: WarehouseResource,
 
 
 def _accounting_check(name: str, asset_key: str, warehouse: WarehouseResource, method: str,
-                      shard: int, attempted: int) -> AssetCheckResult:
-    kept = warehouse.scalar("SELECT count(*) FROM personas WHERE method = ? AND shard = ?",
-                            [method, shard])
+                      batch: str, attempted: int) -> AssetCheckResult:
+    kept = warehouse.scalar("SELECT count(*) FROM personas WHERE method = ? AND batch = ?",
+                            [method, batch])
     rejected = warehouse.scalar(
-        "SELECT count(*) FROM rejected_personas WHERE method = ? AND shard = ?", [method, shard])
+        "SELECT count(*) FROM rejected_personas WHERE method = ? AND batch = ?", [method, batch])
     return AssetCheckResult(asset_key=asset_key, check_name=name,
                             passed=attempted == kept + rejected,
                             severity=AssetCheckSeverity.ERROR,
@@ -117,14 +122,19 @@ def _persona_metadata(kept, rejected, results) -> dict[str, Any]:
 
 
 @asset(
-    partitions_def=shard_partitions,
+    partitions_def=batch_partitions,
     deps=["web_documents"],
+    automation_condition=batch_condition(),
     group_name="personas",
     kinds={"duckdb", "llm", SETTINGS.llm_backend},
     check_specs=[
-        AssetCheckSpec("text_personas_accounted", asset="text_personas", blocking=True,
+        AssetCheckSpec(
+            "text_personas_accounted", asset="text_personas",
+            partitions_def=batch_partitions, blocking=True,
                        description="Every model call became a kept or a rejected persona."),
-        AssetCheckSpec("text_personas_provenance", asset="text_personas", blocking=True,
+        AssetCheckSpec(
+            "text_personas_provenance", asset="text_personas",
+            partitions_def=batch_partitions, blocking=True,
                        description="Every persona records backend, model, template and params."),
     ],
 )
@@ -132,11 +142,11 @@ def text_personas(
     context: AssetExecutionContext, config: TextPersonaConfig,
     warehouse: WarehouseResource, llm: LLMResource,
 ) -> MaterializeResult:
-    """Text-to-Persona: who is likely to read (write, like, dislike) each document of the shard."""
-    shard = int(context.partition_key)
+    """Text-to-Persona: who is likely to read (write, like, dislike) each document of the batch."""
+    batch = context.partition_key
     templates = {role: text_to_persona.build(role, config.granularity) for role in config.roles}
-    docs = warehouse.rows("SELECT doc_id, url, text FROM documents WHERE shard = ? "
-                          "ORDER BY doc_id", [shard])
+    docs = warehouse.rows("SELECT doc_id, url, text FROM documents WHERE batch = ? "
+                          "ORDER BY doc_id", [batch])
     if config.max_documents:
         docs = docs[: config.max_documents]
     items, requests, sources = [], [], []
@@ -149,15 +159,15 @@ def text_personas(
         for doc in docs:
             requests.append(template.request({"text": shown[doc["doc_id"]]},
                                              seed=seed_for(doc["doc_id"], role, template.version)))
-            items.append({"shard": shard, "method": "text", "role": role,
+            items.append({"batch": batch, "method": "text", "role": role,
                           "doc_id": doc["doc_id"], "depth": 0,
                           "template": template.name, "template_version": template.version})
             sources.append(doc["text"])
-    results = llm.generate(requests, log=context.log, label=f"text_personas[{shard}]")
+    results = llm.generate(requests, log=context.log, label=f"text_personas[{batch}]")
     kept, rejected = _persona_rows(items, results, requests, llm, sources)
     warehouse.replace_partitions([
-        ("personas", {"method": "text", "shard": shard}, to_arrow("personas", kept)),
-        ("rejected_personas", {"method": "text", "shard": shard},
+        ("personas", {"method": "text", "batch": batch}, to_arrow("personas", kept)),
+        ("rejected_personas", {"method": "text", "batch": batch},
          to_arrow("rejected_personas", rejected)),
     ])
     by_doc = {d["doc_id"]: d for d in docs}
@@ -165,6 +175,7 @@ def text_personas(
                 "source text": by_doc[p["doc_id"]]["text"]} for p in kept[:8]]
     return MaterializeResult(
         metadata={
+            **table_metadata("personas", len(kept)),
             "documents": len(docs),
             "documents_truncated": truncated,
             **_persona_metadata(kept, rejected, results),
@@ -173,22 +184,27 @@ def text_personas(
         },
         check_results=[
             _accounting_check("text_personas_accounted", "text_personas", warehouse, "text",
-                              shard, len(requests)),
+                              batch, len(requests)),
             _provenance_check("text_personas_provenance", "text_personas", warehouse,
-                              "method = 'text' AND shard = ?", [shard]),
+                              "method = 'text' AND batch = ?", [batch]),
         ],
     )
 
 
 @asset(
-    partitions_def=shard_partitions,
+    partitions_def=batch_partitions,
     deps=["text_personas"],
+    automation_condition=batch_condition(),
     group_name="personas",
     kinds={"duckdb", "llm", SETTINGS.llm_backend},
     check_specs=[
-        AssetCheckSpec("relation_personas_accounted", asset="relation_personas", blocking=True,
+        AssetCheckSpec(
+            "relation_personas_accounted", asset="relation_personas",
+            partitions_def=batch_partitions, blocking=True,
                        description="Every model call became a kept or a rejected persona."),
-        AssetCheckSpec("relation_lineage_complete", asset="relation_personas", blocking=True,
+        AssetCheckSpec(
+            "relation_lineage_complete", asset="relation_personas",
+            partitions_def=batch_partitions, blocking=True,
                        description="Every related persona names an existing parent one hop up."),
     ],
 )
@@ -197,12 +213,12 @@ def relation_personas(
     warehouse: WarehouseResource, llm: LLMResource,
 ) -> MaterializeResult:
     """Persona-to-Persona: people in a close relationship to each persona, for k hops."""
-    shard = int(context.partition_key)
+    batch = context.partition_key
     template = persona_to_persona.TEMPLATE
     relations = persona_to_persona.RELATIONS
     parents = warehouse.rows(
         "SELECT persona_id, persona, doc_id, depth FROM personas "
-        "WHERE method = 'text' AND shard = ? ORDER BY persona_id, doc_id, role", [shard])
+        "WHERE method = 'text' AND batch = ? ORDER BY persona_id, doc_id, role", [batch])
     all_kept, all_rejected, all_results, attempted = [], [], [], 0
     for hop in range(1, config.hops + 1):
         items, requests = [], []
@@ -211,12 +227,12 @@ def relation_personas(
             requests.append(template.request(
                 {"persona": parent["persona"], "relation": relation},
                 seed=seed_for(parent["persona_id"], relation, hop, template.version)))
-            items.append({"shard": shard, "method": "relation", "role": None,
+            items.append({"batch": batch, "method": "relation", "role": None,
                           "doc_id": parent["doc_id"], "parent_persona_id": parent["persona_id"],
                           "depth": hop, "relation": relation,
                           "template": template.name, "template_version": template.version})
         results = llm.generate(requests, log=context.log,
-                               label=f"relation_personas[{shard}] hop {hop}/{config.hops}")
+                               label=f"relation_personas[{batch}] hop {hop}/{config.hops}")
         # A related persona that repeats its parent is rejected as a copy of its source.
         kept, rejected = _persona_rows(items, results, requests, llm,
                                        [p["persona"] for p in parents])
@@ -226,25 +242,26 @@ def relation_personas(
         attempted += len(requests)
         parents = kept
     warehouse.replace_partitions([
-        ("personas", {"method": "relation", "shard": shard}, to_arrow("personas", all_kept)),
-        ("rejected_personas", {"method": "relation", "shard": shard},
+        ("personas", {"method": "relation", "batch": batch}, to_arrow("personas", all_kept)),
+        ("rejected_personas", {"method": "relation", "batch": batch},
          to_arrow("rejected_personas", all_rejected)),
     ])
     orphans = warehouse.scalar(
-        "SELECT count(*) FROM personas c WHERE c.method = 'relation' AND c.shard = ? AND NOT "
+        "SELECT count(*) FROM personas c WHERE c.method = 'relation' AND c.batch = ? AND NOT "
         "EXISTS (SELECT 1 FROM personas p WHERE p.persona_id = c.parent_persona_id "
-        "AND p.shard = c.shard AND p.depth = c.depth - 1)", [shard])
+        "AND p.batch = c.batch AND p.depth = c.depth - 1)", [batch])
     preview = [{"relation": p["relation"], "depth": p["depth"], "persona": p["persona"]}
                for p in all_kept[:8]]
     return MaterializeResult(
         metadata={
+            **table_metadata("personas", len(all_kept)),
             "hops": config.hops,
             **_persona_metadata(all_kept, all_rejected, all_results),
             "preview": MetadataValue.md(markdown.table(preview, ["relation", "depth", "persona"])),
         },
         check_results=[
             _accounting_check("relation_personas_accounted", "relation_personas", warehouse,
-                              "relation", shard, attempted),
+                              "relation", batch, attempted),
             AssetCheckResult(check_name="relation_lineage_complete", passed=orphans == 0,
                              severity=AssetCheckSeverity.ERROR,
                              metadata={"orphans": orphans}),

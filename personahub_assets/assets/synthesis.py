@@ -1,4 +1,4 @@
-"""Synthesis: persona hub rows of a shard -> ``synthetic_samples`` of a domain."""
+"""Synthesis: persona hub rows of a batch -> ``synthetic_samples`` of a domain."""
 
 import json
 from collections import Counter
@@ -7,22 +7,26 @@ from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
+    AssetDep,
     AssetExecutionContext,
     BackfillPolicy,
     Config,
     MaterializeResult,
     MetadataValue,
+    MultiToSingleDimensionPartitionMapping,
     asset,
 )
 from pydantic import Field
 
+from personahub_assets.assets.common import table_metadata
+from personahub_assets.automation import batch_condition
 from personahub_assets.lib import markdown, plots
 from personahub_assets.lib.diversity import diversity_metadata, embedding_metadata
 from personahub_assets.lib.generation import provenance, seed_for, summarize
 from personahub_assets.lib.ids import sample_id
 from personahub_assets.lib.tables import to_arrow
 from personahub_assets.lib.validation import validate_sample
-from personahub_assets.partitions import domain_shard_partitions
+from personahub_assets.partitions import domain_batch_partitions
 from personahub_assets.prompts import DOMAIN_RULES, MODES, SYNTHESIS_TEMPLATES, npc
 from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource
@@ -35,21 +39,29 @@ class SynthesisConfig(Config):
 
     mode: str = Field(default="persona_few_shot", description=f"One of {MODES}.")
     samples_per_persona: int = Field(default=1, description="Samples per persona.")
-    max_personas: int = Field(default=0, description="Personas per partition (0 = all).")
+    max_personas: int = Field(default=SETTINGS.max_personas,
+                              description="Personas per partition (0 = all); the default is "
+                                          "PERSONAHUB_MAX_PERSONAS.")
     world: str = Field(default=npc.DEFAULT_WORLD, description="Game world of the npc domain.")
     min_valid_rate: float = Field(default=0.3, description="Below this the validity check warns.")
 
 
 @asset(
-    partitions_def=domain_shard_partitions,
+    partitions_def=domain_batch_partitions,
     backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=6),
-    deps=["persona_hub"],
+    deps=[AssetDep("persona_hub", partition_mapping=MultiToSingleDimensionPartitionMapping(
+        partition_dimension_name="batch"))],
+    automation_condition=batch_condition(),
     group_name="synthesis",
     kinds={"duckdb", "llm", SETTINGS.llm_backend},
     check_specs=[
-        AssetCheckSpec("samples_provenance", asset="synthetic_data", blocking=True,
+        AssetCheckSpec(
+            "samples_provenance", asset="synthetic_data",
+            partitions_def=domain_batch_partitions, blocking=True,
                        description="Every sample records persona, template, model and params."),
-        AssetCheckSpec("samples_valid_rate", asset="synthetic_data",
+        AssetCheckSpec(
+            "samples_valid_rate", asset="synthetic_data",
+            partitions_def=domain_batch_partitions,
                        description="Share of samples that pass the domain's validation."),
     ],
 )
@@ -57,7 +69,7 @@ def synthetic_data(
     context: AssetExecutionContext, config: SynthesisConfig,
     warehouse: WarehouseResource, llm: LLMResource, embeddings: EmbeddingsResource,
 ) -> MaterializeResult:
-    """Samples of one domain written from the viewpoint of each persona of one shard.
+    """Samples of one domain written from the viewpoint of each hub persona of one batch.
 
     Every sample is validated deterministically; invalid ones stay in the table with
     ``valid = false`` and the reason, so nothing is silently dropped. A backfill hands a run
@@ -68,43 +80,44 @@ def synthetic_data(
         raise ValueError(f"unknown mode {config.mode!r}; choose one of {MODES}")
     partitions = []
     for key in context.partition_keys:
-        dims = domain_shard_partitions.get_partition_key_from_str(str(key)).keys_by_dimension
-        partitions.append((dims["domain"], int(dims["shard"])))
+        dims = domain_batch_partitions.get_partition_key_from_str(str(key)).keys_by_dimension
+        partitions.append((dims["domain"], dims["batch"]))
     items, requests = [], []
-    for domain, shard in partitions:
+    for domain, batch in partitions:
         template = SYNTHESIS_TEMPLATES[domain]
-        personas = warehouse.rows("SELECT persona_id, persona FROM persona_hub WHERE shard = ? "
-                                  "ORDER BY persona_id", [shard])
+        personas = warehouse.rows("SELECT persona_id, persona FROM persona_hub WHERE batch = ? "
+                                  "ORDER BY persona_id", [batch])
         if config.max_personas:
             personas = personas[: config.max_personas]
         for p in personas:
             for index in range(config.samples_per_persona):
-                sid = sample_id(p["persona_id"], domain, template.version, index)
+                sid = sample_id(p["persona_id"], domain, template.version, llm.model_name,
+                                index)
                 variables = {"persona": p["persona"], "world": config.world}
                 requests.append(template.request(variables, seed=seed_for(sid, config.mode),
                                                  mode=config.mode))
-                items.append({"sample_id": sid, "domain": domain, "shard": shard,
+                items.append({"sample_id": sid, "domain": domain, "batch": batch,
                               "persona_id": p["persona_id"], "persona": p["persona"],
                               "sample_index": index, "mode": config.mode})
-    label = "synthetic_data[" + ", ".join(f"{d}|{s}" for d, s in partitions) + "]"
+    label = "synthetic_data[" + ", ".join(f"{d}|{b}" for d, b in partitions) + "]"
     results = llm.generate(requests, log=context.log, label=label)
     rows = [_sample_row(item, req, res, llm)
             for item, req, res in zip(items, requests, results, strict=True)]
     warehouse.replace_partitions([
-        ("synthetic_samples", {"domain": d, "shard": s},
-         to_arrow("synthetic_samples", [r for r in rows if (r["domain"], r["shard"]) == (d, s)]))
-        for d, s in partitions])
+        ("synthetic_samples", {"domain": d, "batch": b},
+         to_arrow("synthetic_samples", [r for r in rows if (r["domain"], r["batch"]) == (d, b)]))
+        for d, b in partitions])
 
-    stored = {(r["domain"], r["shard"]): r for r in warehouse.rows(
-        "SELECT domain, shard, count(*) AS n, count(*) FILTER (WHERE valid) AS valid, "
+    stored = {(r["domain"], r["batch"]): r for r in warehouse.rows(
+        "SELECT domain, batch, count(*) AS n, count(*) FILTER (WHERE valid) AS valid, "
         "count(*) FILTER (WHERE persona_id IS NULL OR template IS NULL OR template_version "
         "IS NULL OR model IS NULL OR backend IS NULL OR sampling_params IS NULL) AS missing "
-        "FROM synthetic_samples GROUP BY domain, shard")}
+        "FROM synthetic_samples GROUP BY domain, batch")}
     per_partition = []
-    for d, s in partitions:
-        got = stored.get((d, s), {"n": 0, "valid": 0, "missing": 0})
-        expected = sum(1 for i in items if (i["domain"], i["shard"]) == (d, s))
-        per_partition.append({"partition": f"{d}|{s}", "samples": got["n"],
+    for d, b in partitions:
+        got = stored.get((d, b), {"n": 0, "valid": 0, "missing": 0})
+        expected = sum(1 for i in items if (i["domain"], i["batch"]) == (d, b))
+        per_partition.append({"partition": f"{b}|{d}", "samples": got["n"],
                               "expected": expected, "valid": got["valid"],
                               "missing_provenance": got["missing"],
                               "valid_rate": round(got["valid"] / got["n"], 4) if got["n"]
@@ -126,6 +139,7 @@ def synthetic_data(
                         for p in per_partition)
     return MaterializeResult(
         metadata={
+            **table_metadata("synthetic_samples", n),
             "partitions_in_run": len(partitions),
             "samples": n,
             "valid_samples": valid_total,
@@ -148,7 +162,8 @@ def synthetic_data(
                                        "missing_provenance": sum(
                                            p["missing_provenance"] for p in per_partition)}),
             AssetCheckResult(check_name="samples_valid_rate",
-                             passed=worst["valid_rate"] >= config.min_valid_rate,
+                             passed=worst["valid_rate"] >= config.min_valid_rate
+                             or worst["samples"] == 0,
                              severity=AssetCheckSeverity.WARN,
                              metadata={"valid_rate": round(valid_rate, 4),
                                        "lowest_partition": worst["partition"],

@@ -16,11 +16,13 @@ from dagster import (
 )
 from pydantic import Field
 
+from personahub_assets.assets.common import table_metadata
+from personahub_assets.automation import batch_condition
 from personahub_assets.lib import markdown
 from personahub_assets.lib.generation import provenance, seed_for, summarize
 from personahub_assets.lib.math_answers import extract_answer, majority, normalize_answer
 from personahub_assets.lib.tables import to_arrow
-from personahub_assets.partitions import shard_partitions
+from personahub_assets.partitions import batch_partitions
 from personahub_assets.prompts import math_solution
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
@@ -35,12 +37,15 @@ class MathVerificationConfig(Config):
 
 
 @asset(
-    partitions_def=shard_partitions,
+    partitions_def=batch_partitions,
     deps=[AssetDep("synthetic_data", partition_mapping=MultiToSingleDimensionPartitionMapping(
-        partition_dimension_name="shard"))],
+        partition_dimension_name="batch"))],
+    automation_condition=batch_condition(),
     group_name="quality",
     kinds={"duckdb", "llm", SETTINGS.llm_backend},
-    check_specs=[AssetCheckSpec("every_problem_solved_k_times", asset="math_verification",
+    check_specs=[AssetCheckSpec(
+            "every_problem_solved_k_times", asset="math_verification",
+            partitions_def=batch_partitions,
                                 blocking=True,
                                 description="Each valid math problem has k solutions and one "
                                             "vote.")],
@@ -49,21 +54,21 @@ def math_verification(
     context: AssetExecutionContext, config: MathVerificationConfig,
     warehouse: WarehouseResource, llm: LLMResource,
 ) -> MaterializeResult:
-    """Solve every valid math problem of the shard k times; verify it when answers agree."""
+    """Solve every valid math problem of the batch k times; verify it when answers agree."""
     if not 1 <= config.min_agree <= config.solvers:
         raise ValueError("min_agree must be between 1 and solvers")
-    shard = int(context.partition_key)
+    batch = context.partition_key
     template = math_solution.TEMPLATE
     problems = warehouse.rows(
         "SELECT sample_id, text FROM synthetic_samples WHERE domain = 'math' AND valid "
-        "AND shard = ? ORDER BY sample_id", [shard])
+        "AND batch = ? ORDER BY sample_id", [batch])
     items, requests = [], []
     for p in problems:
         for solver in range(config.solvers):
             requests.append(template.request({"problem": p["text"]},
                                              seed=seed_for(p["sample_id"], "solve", solver)))
-            items.append({"sample_id": p["sample_id"], "shard": shard, "solver": solver})
-    results = llm.generate(requests, log=context.log, label=f"math_verification[{shard}]")
+            items.append({"sample_id": p["sample_id"], "batch": batch, "solver": solver})
+    results = llm.generate(requests, log=context.log, label=f"math_verification[{batch}]")
     solutions = []
     for item, req, res in zip(items, requests, results, strict=True):
         answer = normalize_answer(extract_answer(res.text)) if res.error is None else None
@@ -77,22 +82,23 @@ def math_verification(
     answers = []
     for sample_id, got in by_problem.items():
         vote = majority(got)
-        answers.append({"sample_id": sample_id, "shard": shard, "answer": vote.answer,
+        answers.append({"sample_id": sample_id, "batch": batch, "answer": vote.answer,
                         "votes": vote.votes, "k": vote.k,
                         "verified": vote.is_verified(config.min_agree)})
     warehouse.replace_partitions([
-        ("math_solutions", {"shard": shard}, to_arrow("math_solutions", solutions)),
-        ("math_answers", {"shard": shard}, to_arrow("math_answers", answers)),
+        ("math_solutions", {"batch": batch}, to_arrow("math_solutions", solutions)),
+        ("math_answers", {"batch": batch}, to_arrow("math_answers", answers)),
     ])
     stored = warehouse.rows(
-        "SELECT (SELECT count(*) FROM math_solutions WHERE shard = ?) AS solutions, "
-        "(SELECT count(*) FROM math_answers WHERE shard = ?) AS answers", [shard, shard])[0]
+        "SELECT (SELECT count(*) FROM math_solutions WHERE batch = ?) AS solutions, "
+        "(SELECT count(*) FROM math_answers WHERE batch = ?) AS answers", [batch, batch])[0]
     verified = sum(a["verified"] for a in answers)
     agreement = Counter(a["votes"] for a in answers)
     preview = [{"problem": p["text"], "answer": a["answer"], "votes": f"{a['votes']}/{a['k']}"}
                for p, a in zip(problems, answers, strict=True)][:6]
     return MaterializeResult(
         metadata={
+            **table_metadata("math_answers", stored["answers"]),
             "problems": len(problems),
             "verified": verified,
             "verified_rate": round(verified / len(problems), 4) if problems else 0.0,

@@ -137,6 +137,7 @@ def clean_batch(
     config: CleaningConfig,
     *,
     drop_exact_duplicates: bool = True,
+    batch: str | None = None,
 ) -> CleanedBatch:
     """Clean a whole batch of read records into kept documents and rejections.
 
@@ -145,6 +146,8 @@ def clean_batch(
         config: Thresholds.
         drop_exact_duplicates: Reject a document whose normalized text equals an earlier
             one of the batch, as ``exact_duplicate_of:<doc_id>``.
+        batch: The batch key, when the tables are for one: both get a ``batch`` column and
+            duplicates read ``exact_duplicate_of:<batch>/<doc_id>``.
 
     Returns:
         A :class:`CleanedBatch`; ``kept`` in input order.
@@ -261,7 +264,7 @@ def clean_batch(
                 digest = content_hash(final[i])
                 did = doc_id(sources[i], final[i])
                 if drop_exact_duplicates and digest in first_of:
-                    reason = f"exact_duplicate_of:{first_of[digest]}"
+                    reason = f"exact_duplicate_of:{batch + '/' if batch else ''}{first_of[digest]}"
                 else:
                     first_of.setdefault(digest, did)
                     for name, value in (("doc_id", did), ("source", sources[i]),
@@ -274,5 +277,11 @@ def clean_batch(
                          "reason": reason, "raw_preview": (final[i] or raws[i])[:PREVIEW_CHARS]
                          if reason.startswith(("language:", "exact_duplicate_of:"))
                          else raws[i][:PREVIEW_CHARS], "location": None})
-    return CleanedBatch(pa.table(kept, schema=KEPT_SCHEMA),
-                        pa.Table.from_pylist(rejected, schema=REJECTED_SCHEMA))
+    kept_table = pa.table(kept, schema=KEPT_SCHEMA)
+    rejected_table = pa.Table.from_pylist(rejected, schema=REJECTED_SCHEMA)
+    if batch is not None:
+        kept_table = kept_table.append_column(
+            "batch", pa.array([batch] * kept_table.num_rows, pa.string()))
+        rejected_table = rejected_table.append_column(
+            "batch", pa.array([batch] * rejected_table.num_rows, pa.string()))
+    return CleanedBatch(kept_table, rejected_table)

@@ -25,7 +25,18 @@ def release_rows(samples: Sequence[Mapping[str, Any]], description: str) -> list
              **s} for s in samples]
 
 
-def write_dataset(rows: Sequence[Mapping[str, Any]], directory: Path, stem: str) -> dict[str, Path]:
+def release_schema(base: pa.Schema, with_math: bool) -> pa.Schema:
+    """The export schema: release fields, then the table's columns (and the math verdict), so
+    every batch's file of a domain has the same types and the folder loads as one dataset."""
+    fields = [pa.field(name, pa.string()) for name in RELEASE_FIELDS] + list(base)
+    if with_math:
+        fields += [pa.field("verified_answer", pa.string()),
+                   pa.field("answer_votes", pa.int32()), pa.field("verified", pa.bool_())]
+    return pa.schema(fields)
+
+
+def write_dataset(rows: Sequence[Mapping[str, Any]], directory: Path, stem: str,
+                  schema: pa.Schema | None = None) -> dict[str, Path]:
     """Write ``rows`` as ``<stem>.jsonl`` and ``<stem>.parquet`` under ``directory``.
 
     Each file is written to a temporary name and renamed into place, so a reader never sees a
@@ -40,7 +51,11 @@ def write_dataset(rows: Sequence[Mapping[str, Any]], directory: Path, stem: str)
     fault_point("export_before_rename")
     os.replace(tmp_jsonl, paths["jsonl"])
     tmp_parquet = paths["parquet"].with_suffix(".parquet.tmp")
-    table = pa.Table.from_pylist(list(rows)) if rows else pa.table({})
+    if schema is not None:
+        table = pa.Table.from_pylist([{k: r.get(k) for k in schema.names} for r in rows],
+                                     schema=schema)
+    else:
+        table = pa.Table.from_pylist(list(rows)) if rows else pa.table({})
     pq.write_table(table, tmp_parquet)
     os.replace(tmp_parquet, paths["parquet"])
     return paths
@@ -52,29 +67,18 @@ def count_jsonl(path: Path) -> int:
         return sum(1 for line in fh if json.loads(line) is not None)
 
 
-def save_hf_dataset(rows: Sequence[Mapping[str, Any]], directory: Path) -> Path:
-    """Save ``rows`` as a Hugging Face ``datasets`` dataset under ``directory`` (load it back
-    with ``datasets.load_from_disk``); written beside and swapped in, never half-written."""
-    import shutil
-
-    from datasets import Dataset
-
-    target = directory / "hf_dataset"
-    tmp = directory / "hf_dataset.tmp"
-    shutil.rmtree(tmp, ignore_errors=True)
-    Dataset.from_list(list(rows)).save_to_disk(str(tmp))
-    old = directory / "hf_dataset.old"
-    shutil.rmtree(old, ignore_errors=True)
-    if target.exists():
-        target.rename(old)
-    tmp.rename(target)
-    shutil.rmtree(old, ignore_errors=True)
-    return target
+def remove_dataset_files(directory: Path, stem: str) -> None:
+    """Remove ``<stem>.jsonl`` and ``<stem>.parquet`` (a batch that now exports nothing)."""
+    for suffix in (".jsonl", ".parquet"):
+        (directory / f"{stem}{suffix}").unlink(missing_ok=True)
 
 
 def push_to_hub(directory: Path, repo_id: str, token: str) -> str:
-    """Upload a saved dataset to the Hugging Face Hub as a private dataset repository."""
-    from datasets import load_from_disk
+    """Upload a domain's folder of Parquet files to the Hugging Face Hub as a private
+    dataset repository."""
+    from datasets import load_dataset
 
-    load_from_disk(str(directory)).push_to_hub(repo_id, token=token, private=True)
+    files = sorted(str(p) for p in directory.glob("*.parquet"))
+    load_dataset("parquet", data_files=files, split="train").push_to_hub(
+        repo_id, token=token, private=True)
     return f"https://huggingface.co/datasets/{repo_id}"

@@ -35,13 +35,17 @@ def persona_id(persona: str) -> str:
     return "p" + stable_hash("persona", normalize_text(persona))
 
 
-def sample_id(persona_id_: str, domain: str, template_version: str, sample_index: int) -> str:
-    """ID of a synthetic sample: persona, domain, template version and sample index."""
-    return "s" + stable_hash("sample", persona_id_, domain, template_version, sample_index)
+def sample_id(persona_id_: str, domain: str, template_version: str, model: str,
+              sample_index: int) -> str:
+    """ID of a synthetic sample: everything that produced it (persona, domain, template
+    version, model and sample index), so a verdict can never attach to a text it did not see."""
+    return "s" + stable_hash("sample", persona_id_, domain, template_version, model,
+                             sample_index)
 
 
-def shard_of(row_id: str, num_shards: int) -> int:
-    """The shard a row belongs to: hash(id) mod N."""
-    if num_shards < 1:
-        raise ValueError(f"num_shards must be >= 1, got {num_shards}")
-    return int(stable_hash("shard", row_id, length=8), 16) % num_shards
+def batch_key(kind: str, fingerprint: str) -> str:
+    """Partition key of a batch: its kind's letter and a hash of its content fingerprint.
+
+    Short, stable and safe as a Dagster partition key (hex digits and one dash, never ``|``).
+    """
+    return f"{kind[0]}-{stable_hash('batch', kind, fingerprint, length=12)}"

@@ -43,9 +43,7 @@ _CSV_POLARS_MAX_BYTES = 256 * 1024 * 1024
 class SourceRecord:
     """One record read from a source: where it came from and its raw fields.
 
-    ``is_html`` marks raw HTML whose main text is still to be extracted. ``shard`` is set
-    when the reader already assigned the record to a shard (streamed datasets are split by
-    file, so each shard partition reads only its share).
+    ``is_html`` marks raw HTML whose main text is still to be extracted.
     """
 
     source: str
@@ -53,7 +51,6 @@ class SourceRecord:
     url: str | None
     text: object
     is_html: bool = False
-    shard: int | None = None
 
 
 @dataclass(frozen=True)
@@ -74,9 +71,11 @@ class SourceRejection:
 
 _FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".ndjson", ".parquet", ".csv", ".warc",
                   ".warc.gz", ".html", ".htm")
+SUPPORTED_SUFFIXES = frozenset(_FILE_SUFFIXES)
 
 
-def _suffix(path: Path) -> str:
+def suffix_of(path: Path) -> str:
+    """The file's format suffix, compound ones (``.jsonl.gz``) included."""
     name = path.name.lower()
     return next((s for s in sorted(_FILE_SUFFIXES, key=len, reverse=True) if name.endswith(s)),
                 path.suffix.lower())
@@ -86,7 +85,7 @@ def expand_paths(spec: str) -> list[Path]:
     """Paths named by a file, a directory (its supported files) or a glob."""
     path = Path(spec)
     if path.is_dir():
-        found = sorted(p for p in path.iterdir() if p.is_file() and _suffix(p) in _FILE_SUFFIXES)
+        found = sorted(p for p in path.iterdir() if p.is_file() and suffix_of(p) in _FILE_SUFFIXES)
     elif any(ch in spec for ch in "*?["):
         found = sorted(Path(p) for p in glob.glob(spec))
     else:
@@ -106,33 +105,47 @@ def is_saved_dataset(spec: str) -> bool:
 
 def read_records(
     spec: str, text_field: str = "text", url_field: str = "url",
-    shard: int | None = None, num_shards: int = 1, max_record_bytes: int = MAX_RECORD_BYTES,
+    start: int = 0, stop: int | None = None, max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> Iterator[SourceRecord | SourceRejection]:
     """Yield every record of the source named by ``spec``, in a stable order.
 
     Every file named by ``spec`` is accounted for: its records, its bad records and, when
-    it breaks off, one rejection for its unreadable rest. ``shard``/``num_shards`` let
-    streamed Hugging Face datasets read only this shard's files.
+    it breaks off, one rejection for its unreadable rest. ``start``/``stop`` restrict a
+    single file or dataset to the records ``[start, stop)``; JSONL lines and Parquet row
+    groups outside the slice are skipped unparsed, so each record is read once in total when
+    a file is cut into batches.
     """
     if spec.startswith("hf:"):
-        yield from read_hf_dataset(spec, text_field, url_field, shard, num_shards)
+        yield from read_hf_dataset(spec, text_field, url_field, start, stop)
         return
     if is_saved_dataset(spec):
         yield from read_saved_dataset(spec, text_field, url_field)
         return
-    for path in expand_paths(spec):
-        yield from read_file(path, text_field, url_field, max_record_bytes)
+    paths = expand_paths(spec)
+    if (start or stop is not None) and len(paths) != 1:
+        raise ValueError(f"a record slice needs a single file, and {spec} names {len(paths)}")
+    for path in paths:
+        yield from read_file(path, text_field, url_field, max_record_bytes, start, stop)
+
+
+def _in_slice(records, start: int, stop: int | None):
+    for rec in records:
+        if stop is not None and rec.record_no >= stop:
+            return
+        if rec.record_no >= start:
+            yield rec
 
 
 def read_file(path: Path, text_field: str = "text", url_field: str = "url",
-              max_record_bytes: int = MAX_RECORD_BYTES,
-              ) -> Iterator[SourceRecord | SourceRejection]:
-    """The records of one file; an error the format reader did not place becomes one
-    rejection for the rest of the file (``unreadable_file:<error>``)."""
-    suffix = _suffix(path)
+              max_record_bytes: int = MAX_RECORD_BYTES, start: int = 0,
+              stop: int | None = None) -> Iterator[SourceRecord | SourceRejection]:
+    """The records ``[start, stop)`` of one file; an error the format reader did not place
+    becomes one rejection for the rest of the file (``unreadable_file:<error>``)."""
+    suffix = suffix_of(path)
     readers: dict[str, Callable[[], Iterator[SourceRecord | SourceRejection]]] = {
-        ".jsonl": lambda: _read_jsonl(path, text_field, url_field, max_record_bytes),
-        ".parquet": lambda: _read_parquet(path, text_field, url_field),
+        ".jsonl": lambda: _read_jsonl(path, text_field, url_field, max_record_bytes, start,
+                                      stop),
+        ".parquet": lambda: _read_parquet(path, text_field, url_field, start, stop),
         ".csv": lambda: _read_csv(path, text_field, url_field),
         ".warc": lambda: _read_warc(path, max_record_bytes),
         ".html": lambda: _read_html(path, max_record_bytes),
@@ -142,15 +155,17 @@ def read_file(path: Path, text_field: str = "text", url_field: str = "url",
         readers[alias] = readers[same]
     if suffix not in readers:
         raise ValueError(f"unsupported source format {suffix!r} for {path.name}")
-    next_no = 0
+    next_no = start
     try:
-        for item in readers[suffix]():
+        for item in _in_slice(readers[suffix](), start, stop):
             next_no = item.record_no + 1
             yield item
     except Exception as exc:  # noqa: BLE001 - any failure of a reader is this file's rejection
-        yield SourceRejection(path.name, next_no, f"unreadable_file:{type(exc).__name__}",
-                              str(exc)[:PREVIEW_CHARS], f"after record {next_no - 1}"
-                              if next_no else "start of file")
+        if stop is None or next_no < stop:
+            yield SourceRejection(path.name, next_no,
+                                  f"unreadable_file:{type(exc).__name__}",
+                                  str(exc)[:PREVIEW_CHARS], f"after record {next_no - 1}"
+                                  if next_no else "start of file")
 
 
 def _preview(raw: bytes) -> str:
@@ -248,7 +263,8 @@ def _parse_jsonl_chunk(source: str, lines: list[tuple[int, bytes]], text_field: 
     return out
 
 
-def _read_jsonl(path: Path, text_field: str, url_field: str, max_record_bytes: int):
+def _read_jsonl(path: Path, text_field: str, url_field: str, max_record_bytes: int,
+                start: int = 0, stop: int | None = None):
     source = path.name
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     line_no = -1
@@ -266,6 +282,10 @@ def _read_jsonl(path: Path, text_field: str, url_field: str, max_record_bytes: i
                 yield SourceRejection(source, line_no + 1, reason, str(exc)[:PREVIEW_CHARS],
                                       f"line {line_no + 2}")
                 return
+            if line_no < start:
+                continue  # another batch's line: not parsed
+            if stop is not None and line_no >= stop:
+                break
             if raw is None:
                 yield from _parse_jsonl_chunk(source, chunk, text_field, url_field)
                 chunk = []
@@ -284,8 +304,10 @@ def _read_jsonl(path: Path, text_field: str, url_field: str, max_record_bytes: i
 # Parquet and CSV
 
 
-def _read_parquet(path: Path, text_field: str, url_field: str):
-    """Row group by row group, reading only the text and URL columns."""
+def _read_parquet(path: Path, text_field: str, url_field: str, start: int = 0,
+                  stop: int | None = None):
+    """Row group by row group, reading only the text and URL columns, and only the row
+    groups that hold records of ``[start, stop)``."""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
@@ -305,6 +327,11 @@ def _read_parquet(path: Path, text_field: str, url_field: str):
     record_no = 0
     for group in range(parquet.num_row_groups):
         rows = parquet.metadata.row_group(group).num_rows
+        if record_no + rows <= start:
+            record_no += rows
+            continue
+        if stop is not None and record_no >= stop:
+            return
         try:
             table = parquet.read_row_group(group, columns=columns)
         except (pa.ArrowException, OSError) as exc:
@@ -509,29 +536,27 @@ def parse_hf_spec(spec: str) -> tuple[str, str | None, str]:
     return name, params.get("config"), params.get("split", "train")
 
 
-def read_hf_dataset(spec: str, text_field: str, url_field: str, shard: int | None,
-                    num_shards: int):
-    """Stream a Hugging Face dataset (by hub name, or a local folder of data files).
-
-    When the dataset has at least ``num_shards`` files, each shard reads only its own files
-    and its records come out pre-assigned to that shard.
-    """
+def read_hf_dataset(spec: str, text_field: str, url_field: str, start: int = 0,
+                    stop: int | None = None):
+    """Stream a Hugging Face dataset (by hub name, or a local folder of data files); a slice
+    ``[start, stop)`` skips to its first row and stops after its last."""
     from datasets import load_dataset
 
     name, config, split = parse_hf_spec(spec)
     dataset = load_dataset(name, config, split=split, streaming=True)
-    preassigned = shard is not None and num_shards > 1 and dataset.num_shards >= num_shards
-    if preassigned:
-        dataset = dataset.shard(num_shards=num_shards, index=shard)
+    if start:
+        dataset = dataset.skip(start)
+    if stop is not None:
+        dataset = dataset.take(max(stop - start, 0))
     source = f"hf:{name}" + (f"/{config}" if config else "") + f"/{split}"
-    for record_no, row in enumerate(dataset):
+    for record_no, row in enumerate(dataset, start=start):
         if text_field not in row:
             yield SourceRejection(source, record_no, f"missing_field:{text_field}",
-                                  str(row)[:PREVIEW_CHARS])
+                                  str(row)[:PREVIEW_CHARS], f"row {record_no}")
             continue
         url = row.get(url_field)
         yield SourceRecord(source, record_no, str(url) if url is not None else None,
-                           row[text_field], shard=shard if preassigned else None)
+                           row[text_field])
 
 
 def read_saved_dataset(spec: str, text_field: str, url_field: str):

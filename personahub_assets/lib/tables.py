@@ -20,44 +20,54 @@ _PROVENANCE = [
 ]
 
 TABLES: dict[str, pa.Schema] = {
+    # The ledger of batches: what each holds, in the order it was registered (``seq``).
+    "batches": pa.schema([
+        ("batch", _S), ("kind", _S), ("spec", _S), ("fingerprint", _S), ("seq", _L),
+        ("records", _L), ("registered_at", _S),
+    ]),
+    # Each file (or file slice) a batch holds, by content hash: a file already registered
+    # with the same content is never registered again.
+    "batch_files": pa.schema([
+        ("batch", _S), ("path", _S), ("content_hash", _S), ("start", _L), ("stop", _L),
+    ]),
     "documents": pa.schema([
-        ("doc_id", _S), ("shard", _I), ("source", _S), ("record_no", _L), ("url", _S),
+        ("doc_id", _S), ("batch", _S), ("source", _S), ("record_no", _L), ("url", _S),
         ("text", _S), ("n_chars", _I), ("content_hash", _S), ("language", _S),
     ]),
     "rejected_documents": pa.schema([
-        ("shard", _I), ("source", _S), ("record_no", _L), ("url", _S), ("reason", _S),
-        ("raw_preview", _S),
+        ("batch", _S), ("source", _S), ("record_no", _L), ("url", _S), ("reason", _S),
+        ("raw_preview", _S), ("location", _S),
     ]),
     "personas": pa.schema([
-        ("persona_id", _S), ("shard", _I), ("method", _S), ("persona", _S), ("role", _S),
+        ("persona_id", _S), ("batch", _S), ("method", _S), ("persona", _S), ("role", _S),
         ("doc_id", _S), ("parent_persona_id", _S), ("depth", _I), ("relation", _S),
         *_PROVENANCE,
     ]),
     "rejected_personas": pa.schema([
-        ("shard", _I), ("method", _S), ("doc_id", _S), ("parent_persona_id", _S),
+        ("batch", _S), ("method", _S), ("doc_id", _S), ("parent_persona_id", _S),
         ("depth", _I), ("role", _S), ("relation", _S), ("raw_output", _S), ("reason", _S),
         *_PROVENANCE,
     ]),
     "persona_hub": pa.schema([
-        ("persona_id", _S), ("shard", _I), ("persona", _S), ("method", _S), ("role", _S),
+        ("persona_id", _S), ("batch", _S), ("persona", _S), ("method", _S), ("role", _S),
         ("doc_id", _S), ("parent_persona_id", _S), ("depth", _I), ("relation", _S),
-        ("source_shard", _I), *_PROVENANCE,
+        *_PROVENANCE,
     ]),
     "persona_dedup_log": pa.schema([
-        ("persona_id", _S), ("persona", _S), ("method", _S), ("source_shard", _I),
+        ("persona_id", _S), ("persona", _S), ("method", _S), ("batch", _S),
         ("stage", _S), ("duplicate_of", _S), ("similarity", _F),
     ]),
     "synthetic_samples": pa.schema([
-        ("sample_id", _S), ("domain", _S), ("shard", _I), ("persona_id", _S), ("persona", _S),
+        ("sample_id", _S), ("domain", _S), ("batch", _S), ("persona_id", _S), ("persona", _S),
         ("sample_index", _I), ("mode", _S), ("text", _S), ("json_value", _S), ("valid", _B),
         ("reason", _S), ("finish_reason", _S), *_PROVENANCE,
     ]),
     "math_solutions": pa.schema([
-        ("sample_id", _S), ("shard", _I), ("solver", _I), ("solution", _S), ("answer", _S),
+        ("sample_id", _S), ("batch", _S), ("solver", _I), ("solution", _S), ("answer", _S),
         ("finish_reason", _S), ("error", _S), *_PROVENANCE,
     ]),
     "math_answers": pa.schema([
-        ("sample_id", _S), ("shard", _I), ("answer", _S), ("votes", _I), ("k", _I),
+        ("sample_id", _S), ("batch", _S), ("answer", _S), ("votes", _I), ("k", _I),
         ("verified", _B),
     ]),
 }

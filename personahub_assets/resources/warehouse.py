@@ -6,6 +6,7 @@ import dataclasses
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any
 
 import duckdb
@@ -13,6 +14,7 @@ import pyarrow as pa
 from dagster import ConfigurableResource
 from pydantic import Field
 
+from personahub_assets.lib.batching import BatchSpec
 from personahub_assets.lib.faults import fault_point
 from personahub_assets.lib.tables import TABLES, ddl
 from personahub_assets.resources.duckdb_session import locked_connection
@@ -46,6 +48,23 @@ class ConcurrentChangeError(RuntimeError):
     """A table the write depended on changed between reading it and writing the result."""
 
 
+class WarehouseVersionError(RuntimeError):
+    """The warehouse file was written by an older version whose tables this one cannot use."""
+
+
+REBUILD_COMMAND = "make rebuild"
+
+
+@dataclass(frozen=True)
+class RegisteredBatch:
+    """A batch in the ledger: its key, sequence number, and whether this call added it."""
+
+    key: str
+    seq: int
+    kind: str
+    is_new: bool
+
+
 class WarehouseResource(ConfigurableResource):
     """The DuckDB file that holds every intermediate table of the pipeline."""
 
@@ -56,6 +75,7 @@ class WarehouseResource(ConfigurableResource):
     def session(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A short session with every table created; do not call a model inside it."""
         with locked_connection(self.path, self.lock_timeout_s) as conn:
+            _refuse_old_layout(conn, self.path)
             for table in TABLES:
                 conn.execute(ddl(table))
                 _add_missing_columns(conn, table)
@@ -131,10 +151,68 @@ class WarehouseResource(ConfigurableResource):
             row = conn.execute(sql, list(params)).fetchone()
             return row[0] if row else None
 
+    def register_batches(self, specs: Sequence[BatchSpec]) -> list[RegisteredBatch]:
+        """Add batches to the ledger in one transaction, each with the next sequence number.
+
+        A batch whose key is already there is left as it is (same content, same key), so
+        registering again is a no-op; the file lock serializes writers, so two processes
+        can never take the same sequence number.
+        """
+        registered: list[RegisteredBatch] = []
+        now = datetime.now(timezone.utc).isoformat(timespec="seconds")
+        with self.session() as conn:
+            conn.execute("BEGIN TRANSACTION")
+            try:
+                for spec in specs:
+                    row = conn.execute("SELECT seq, kind FROM batches WHERE batch = ?",
+                                       [spec.key]).fetchone()
+                    if row is not None:
+                        registered.append(RegisteredBatch(spec.key, row[0], row[1], False))
+                        continue
+                    seq = conn.execute("SELECT coalesce(max(seq), 0) + 1 FROM batches"
+                                       ).fetchone()[0]
+                    conn.execute("INSERT INTO batches VALUES (?, ?, ?, ?, ?, ?, ?)",
+                                 [spec.key, spec.kind, spec.to_json(), spec.fingerprint, seq,
+                                  spec.records, now])
+                    conn.executemany("INSERT INTO batch_files VALUES (?, ?, ?, ?, ?)",
+                                     [[spec.key, p.path, p.content_hash, p.start, p.stop]
+                                      for p in spec.parts])
+                    registered.append(RegisteredBatch(spec.key, seq, spec.kind, True))
+                conn.execute("COMMIT")
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+        return registered
+
+    def batch(self, key: str) -> tuple[BatchSpec, int]:
+        """The spec and sequence number of a registered batch; a clear error otherwise."""
+        rows = self.rows("SELECT spec, seq FROM batches WHERE batch = ?", [key])
+        if not rows:
+            raise KeyError(
+                f"batch {key!r} is not in the warehouse's batches table: register data by "
+                f"putting files in the incoming folder and running `make update` (or the "
+                f"incoming_files_sensor), or with the register_batches job")
+        return BatchSpec.from_json(rows[0]["spec"]), rows[0]["seq"]
+
     def table_counts(self) -> dict[str, int]:
         """Row count of every warehouse table."""
         with self.session() as conn:
             return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in TABLES}
+
+
+def _refuse_old_layout(conn: duckdb.DuckDBPyConnection, path: str) -> None:
+    """Stop with the command that rebuilds a warehouse written with static shards."""
+    old = conn.execute(
+        "SELECT count(*) FROM information_schema.columns WHERE table_name IN "
+        "('documents', 'personas', 'persona_hub', 'synthetic_samples') "
+        "AND column_name = 'shard'").fetchone()[0]
+    if old:
+        raise WarehouseVersionError(
+            f"{path} was written by an older version of personahub-assets (static shard "
+            f"partitions); this version keeps data in batches. Rebuild it with "
+            f"`{REBUILD_COMMAND}`: it sets the old warehouse aside and re-ingests "
+            f"data/incoming/ and the sample data (the response cache is kept, so no finished "
+            f"model call is repeated).")
 
 
 def _add_missing_columns(conn: duckdb.DuckDBPyConnection, table: str) -> None:
