@@ -234,3 +234,21 @@ def test_batch_and_single_document_cleaning_agree():
             assert clean_document(raw, config)[1] == decided[i]
     # Chinese has no spaces between words: the word-length rule must not reject it
     assert batch.kept.column("language").to_pylist() == ["en", "zh"]
+
+
+def test_slices_of_a_broken_file_account_for_each_record_once(tmp_path):
+    """A file cut into batches: each slice reads its own lines, and the break of a truncated
+    gzip stream is reported by the one slice it falls in."""
+    path = tmp_path / "cut.jsonl.gz"
+    path.write_bytes(gzip.compress(_jsonl(400))[:1500])
+    whole = list(read_records(str(path)))
+    good = sum(isinstance(r, SourceRecord) for r in whole)
+    slices = [list(read_records(str(path), start=a, stop=b))
+              for a, b in ((0, 10), (10, good + 5), (good + 5, None))]
+    assert [r.record_no for part in slices for r in part] == [r.record_no for r in whole]
+    assert [sum(isinstance(r, SourceRejection) for r in part) for part in slices] == [0, 1, 0]
+    parquet = tmp_path / "groups.parquet"
+    pq.write_table(pa.table({"text": [f"row {i}" for i in range(10)]}), parquet,
+                   row_group_size=3)
+    assert [r.text for r in read_records(str(parquet), start=4, stop=8)] == [
+        "row 4", "row 5", "row 6", "row 7"]
