@@ -275,3 +275,13 @@ def test_released_xpersona_profiles_are_not_merged_across_or_within_languages(en
     languages = [persona_language(r["persona"]) for r in rows]
     agree = np.mean([a == r["language"] for a, r in zip(languages, rows, strict=True)])
     assert agree > 0.99
+
+
+def test_drop_rates_by_language():
+    from personahub_assets.lib.language import drop_rates_by_language
+
+    rates = drop_rates_by_language(["en", "zh", "en", "ru", "en"], [True, False, True, True,
+                                                                    False])
+    assert list(rates) == ["en", "ru", "zh"]
+    assert rates["en"] == {"in": 3, "kept": 2, "drop_rate": 0.3333}
+    assert rates["zh"]["drop_rate"] == 1.0

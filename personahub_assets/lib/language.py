@@ -16,6 +16,7 @@ from __future__ import annotations
 import functools
 import re
 import unicodedata
+from collections.abc import Sequence
 
 #: Characters per word unit in scripts written without spaces between words. Chinese and
 #: Japanese were measured on the parallel XPersona personas (characters per word of the
@@ -189,3 +190,18 @@ def persona_language(text: str, min_probability: float = 0.1) -> str:
         if language in COMMON_LANGUAGES:
             return language if probability >= min_probability else "und"
     return "und"
+
+
+def drop_rates_by_language(languages: Sequence[str], kept: Sequence[bool]
+                           ) -> dict[str, dict[str, float]]:
+    """Per language: personas in, kept, and the share dropped, most frequent language first.
+
+    For asset metadata (``markdown.table`` takes the rows of ``.items()``).
+    """
+    counts: dict[str, list[int]] = {}
+    for language, survived in zip(languages, kept, strict=True):
+        row = counts.setdefault(language, [0, 0])
+        row[0] += 1
+        row[1] += bool(survived)
+    return {language: {"in": n, "kept": k, "drop_rate": round(1 - k / n, 4)}
+            for language, (n, k) in sorted(counts.items(), key=lambda kv: (-kv[1][0], kv[0]))}
