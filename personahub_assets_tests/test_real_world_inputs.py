@@ -252,3 +252,14 @@ def test_slices_of_a_broken_file_account_for_each_record_once(tmp_path):
                    row_group_size=3)
     assert [r.text for r in read_records(str(parquet), start=4, stop=8)] == [
         "row 4", "row 5", "row 6", "row 7"]
+
+
+def test_two_worker_processes_decide_exactly_as_one():
+    records = [SourceRecord("s", i, None, f"{PARAGRAPH} Note {i % 3000}." if i % 7 else "tiny")
+               for i in range(4200)]
+    config = CleaningConfig(min_chars=100)
+    one = clean_batch(records, config)
+    two = clean_batch(records, config, workers=2)
+    assert one.kept.equals(two.kept) and one.rejected.equals(two.rejected)
+    assert one.kept.num_rows == len({i % 3000 for i in range(4200) if i % 7})
+    assert one.kept.num_rows + one.rejected.num_rows == 4200

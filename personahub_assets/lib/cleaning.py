@@ -43,6 +43,7 @@ _PL_SPACED_LETTER = rf"[\p{{L}}\p{{M}}--[{_UNSPACED}]]"
 #: Default bound on one raw input, before extraction: 32 million characters. Real pages of
 #: 0.5 to 1 MB of HTML hold a few thousand characters of text; the length rules apply to that.
 MAX_RAW_CHARS = 32_000_000
+_MIN_PARALLEL = 4096
 
 
 @dataclass(frozen=True)
@@ -132,55 +133,13 @@ def clean_document(
     return None, row["reason"], language
 
 
-def clean_batch(
-    records: Iterable[SourceRecord | SourceRejection],
-    config: CleaningConfig,
-    *,
-    drop_exact_duplicates: bool = True,
-    batch: str | None = None,
-) -> CleanedBatch:
-    """Clean a whole batch of read records into kept documents and rejections.
+def _clean_texts(raws: list[str], html: list[bool], config: CleaningConfig
+                 ) -> tuple[list[str | None], list[int | None], list[str | None], list[str]]:
+    """Steps 1 to 4 over a list of raw texts: ``(texts, n_chars, reasons, languages)``.
 
-    Args:
-        records: What a reader yielded (``read_records``): records and read rejections.
-        config: Thresholds.
-        drop_exact_duplicates: Reject a document whose normalized text equals an earlier
-            one of the batch, as ``exact_duplicate_of:<doc_id>``.
-        batch: The batch key, when the tables are for one: both get a ``batch`` column and
-            duplicates read ``exact_duplicate_of:<batch>/<doc_id>``.
-
-    Returns:
-        A :class:`CleanedBatch`; ``kept`` in input order.
+    Module-level and over plain lists, so a process pool can run it on slices of a batch.
     """
     import polars as pl
-
-    rejected: list[dict] = []
-    sources: list[str] = []
-    numbers: list[int] = []
-    urls: list[str | None] = []
-    raws: list[str] = []
-    html: list[bool] = []
-    for rec in records:
-        if isinstance(rec, SourceRejection):
-            rejected.append({"source": rec.source, "record_no": rec.record_no, "url": None,
-                             "reason": rec.reason, "raw_preview": rec.raw_preview,
-                             "location": rec.location})
-            continue
-        reason = None
-        if not isinstance(rec.text, str):
-            reason = "text_not_a_string"
-        elif len(rec.text) > config.max_raw_chars:
-            reason = "raw_too_large"
-        if reason:
-            rejected.append({"source": rec.source, "record_no": rec.record_no, "url": rec.url,
-                             "reason": reason, "raw_preview": str(rec.text)[:PREVIEW_CHARS],
-                             "location": None})
-            continue
-        sources.append(rec.source)
-        numbers.append(rec.record_no)
-        urls.append(rec.url)
-        raws.append(rec.text)
-        html.append(rec.is_html)
 
     # 1. binary content, on the raw input
     frame = pl.DataFrame({"raw": raws}, schema={"raw": pl.String})
@@ -251,28 +210,107 @@ def clean_batch(
     late = quality.get_column("reason").to_list()
     reasons = [r or lr for r, lr in zip(reasons, late, strict=True)]
 
-    # 4. language, then exact duplicates inside the batch
-    kept: dict[str, list] = {name: [] for name in KEPT_SCHEMA.names}
-    first_of: dict[str, str] = {}
+    # 4. language
+    languages = [""] * len(final)
     for i, reason in enumerate(reasons):
         if reason is None:
             language, probability = detect_language(final[i])
+            languages[i] = language
             if config.languages and (language not in config.languages
                                      or probability < config.min_language_probability):
-                reason = f"language:{language}"
+                reasons[i] = f"language:{language}"
+    return final, n_chars, reasons, languages
+
+
+def _clean_in_parallel(raws: list[str], html: list[bool], config: CleaningConfig,
+                       workers: int):
+    """``_clean_texts`` over the batch, in ``workers`` processes when the batch is large."""
+    if workers <= 1 or len(raws) < _MIN_PARALLEL:
+        return _clean_texts(raws, html, config)
+    import multiprocessing
+    from concurrent.futures import ProcessPoolExecutor
+
+    size = -(-len(raws) // workers)
+    bounds = [(k, min(k + size, len(raws))) for k in range(0, len(raws), size)]
+    # spawn, not fork: polars and fastText hold threads that a fork would copy half-alive
+    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
+        parts = list(pool.map(_clean_texts, [raws[a:b] for a, b in bounds],
+                              [html[a:b] for a, b in bounds], [config] * len(bounds)))
+    return tuple([x for part in parts for x in part[k]] for k in range(4))
+
+
+def clean_batch(
+    records: Iterable[SourceRecord | SourceRejection],
+    config: CleaningConfig,
+    *,
+    drop_exact_duplicates: bool = True,
+    batch: str | None = None,
+    workers: int = 1,
+) -> CleanedBatch:
+    """Clean a whole batch of read records into kept documents and rejections.
+
+    Args:
+        records: What a reader yielded (``read_records``): records and read rejections.
+        config: Thresholds.
+        drop_exact_duplicates: Reject a document whose normalized text equals an earlier
+            one of the batch, as ``exact_duplicate_of:<doc_id>``.
+        batch: The batch key, when the tables are for one: both get a ``batch`` column and
+            duplicates read ``exact_duplicate_of:<batch>/<doc_id>``.
+        workers: Processes for the per-document steps (HTML extraction, ftfy, language)
+            of a batch of at least 4,096 documents; 1 runs them in this process.
+
+    Returns:
+        A :class:`CleanedBatch`; ``kept`` in input order.
+    """
+
+    rejected: list[dict] = []
+    sources: list[str] = []
+    numbers: list[int] = []
+    urls: list[str | None] = []
+    raws: list[str] = []
+    html: list[bool] = []
+    for rec in records:
+        if isinstance(rec, SourceRejection):
+            rejected.append({"source": rec.source, "record_no": rec.record_no, "url": None,
+                             "reason": rec.reason, "raw_preview": rec.raw_preview,
+                             "location": rec.location})
+            continue
+        reason = None
+        if not isinstance(rec.text, str):
+            reason = "text_not_a_string"
+        elif len(rec.text) > config.max_raw_chars:
+            reason = "raw_too_large"
+        if reason:
+            rejected.append({"source": rec.source, "record_no": rec.record_no, "url": rec.url,
+                             "reason": reason, "raw_preview": str(rec.text)[:PREVIEW_CHARS],
+                             "location": None})
+            continue
+        sources.append(rec.source)
+        numbers.append(rec.record_no)
+        urls.append(rec.url)
+        raws.append(rec.text)
+        html.append(rec.is_html)
+
+    final, n_chars, reasons, languages = _clean_in_parallel(raws, html, config, workers)
+
+    # 5. exact duplicates inside the batch
+    kept: dict[str, list] = {name: [] for name in KEPT_SCHEMA.names}
+    first_of: dict[str, str] = {}
+    prefix = f"exact_duplicate_of:{batch}/" if batch else "exact_duplicate_of:"
+    for i, reason in enumerate(reasons):
+        if reason is None:
+            digest = content_hash(final[i])
+            did = doc_id(sources[i], final[i])
+            if drop_exact_duplicates and digest in first_of:
+                reason = prefix + first_of[digest]
             else:
-                digest = content_hash(final[i])
-                did = doc_id(sources[i], final[i])
-                if drop_exact_duplicates and digest in first_of:
-                    reason = f"exact_duplicate_of:{batch + '/' if batch else ''}{first_of[digest]}"
-                else:
-                    first_of.setdefault(digest, did)
-                    for name, value in (("doc_id", did), ("source", sources[i]),
-                                        ("record_no", numbers[i]), ("url", urls[i]),
-                                        ("text", final[i]), ("n_chars", n_chars[i]),
-                                        ("content_hash", digest), ("language", language)):
-                        kept[name].append(value)
-                    continue
+                first_of.setdefault(digest, did)
+                for name, value in (("doc_id", did), ("source", sources[i]),
+                                    ("record_no", numbers[i]), ("url", urls[i]),
+                                    ("text", final[i]), ("n_chars", n_chars[i]),
+                                    ("content_hash", digest), ("language", languages[i])):
+                    kept[name].append(value)
+                continue
         rejected.append({"source": sources[i], "record_no": numbers[i], "url": urls[i],
                          "reason": reason, "raw_preview": (final[i] or raws[i])[:PREVIEW_CHARS]
                          if reason.startswith(("language:", "exact_duplicate_of:"))
