@@ -47,6 +47,8 @@ class IngestConfig(Config):
     max_duplicate_line_ratio: float = Field(default=0.3, description="Repeated-line share.")
     max_raw_chars: int = Field(default=MAX_RAW_CHARS, description="Larger raw inputs (HTML "
                                "before extraction) are rejected; length rules read the text.")
+    workers: int = Field(default=1, description="Processes that clean a batch of 4,096 "
+                         "documents or more (HTML extraction, ftfy, language ID).")
 
 
 def _read_part(path: str, start: int, stop, config: IngestConfig):
@@ -102,7 +104,7 @@ def web_documents(
         records.extend(_read_part(part.path, part.start, part.stop, config))
         context.log.info(f"batch {batch}: file {n}/{len(parts)} read, {len(records)} records")
     read = len(records)
-    cleaned = clean_batch(records, cleaning, batch=batch)  # polars over the whole batch
+    cleaned = clean_batch(records, cleaning, batch=batch, workers=config.workers)
     del records
     kept, rejected = cleaned.kept.to_pylist(), cleaned.rejected.to_pylist()
     languages: Counter[str] = Counter(d["language"] for d in kept)
