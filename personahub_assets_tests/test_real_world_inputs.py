@@ -263,3 +263,44 @@ def test_two_worker_processes_decide_exactly_as_one():
     assert one.kept.equals(two.kept) and one.rejected.equals(two.rejected)
     assert one.kept.num_rows == len({i % 3000 for i in range(4200) if i % 7})
     assert one.kept.num_rows + one.rejected.num_rows == 4200
+
+
+def test_web_documents_accounts_for_a_broken_crawl_in_the_warehouse(crawl, tmp_path_factory):
+    """The asset on a folder of good and broken files: every batch passes its accounting
+    check, and the breaks are rows of rejected_documents with their location."""
+    from dagster import instance_for_test, materialize
+
+    from personahub_assets.definitions import ASSETS
+    from personahub_assets.resources.embeddings import EmbeddingsResource
+    from personahub_assets.resources.llm import LLMResource
+    from personahub_assets.resources.warehouse import WarehouseResource
+    from personahub_assets_tests.batch_helpers import register
+
+    names = {p.name for p in crawl.iterdir()}
+    state = tmp_path_factory.mktemp("state")  # beside the crawl, not in it
+    warehouse = WarehouseResource(path=str(state / "w.duckdb"))
+    resources = {"warehouse": warehouse, "embeddings": EmbeddingsResource(),
+                 "llm": LLMResource(cache_path=str(state / "c.duckdb"))}
+    with instance_for_test() as instance:
+        keys = register(warehouse, instance, crawl, max_records=1000)
+        for key in keys:
+            result = materialize(ASSETS, selection=["web_documents"], partition_key=key,
+                                 instance=instance, resources=resources,
+                                 run_config={"ops": {"web_documents": {"config": {
+                                     "min_chars": 100}}}})
+            assert result.success
+            assert all(c.passed for c in result.get_asset_check_evaluations())
+    breaks = warehouse.rows("SELECT source, reason, location FROM rejected_documents "
+                            "WHERE location IS NOT NULL ORDER BY source")
+    assert [(r["source"], r["reason"]) for r in breaks] == [
+        ("b_truncated.warc.gz", "broken_archive:truncated"),
+        ("d_bad_header.warc", "broken_archive:bad_record_header"),
+        ("e_not_a_warc.warc.gz", "broken_archive:bad_record_header"),
+        ("g_truncated.jsonl.gz", "broken_gzip:truncated"),
+        ("h_corrupt.jsonl.gz", "broken_gzip:corrupt"),
+        ("i_broken.parquet", "broken_parquet"),
+        ("k_tail_cut.warc", "broken_archive:truncated"),
+    ]
+    sources = {r["source"] for r in warehouse.rows(
+        "SELECT source FROM documents UNION SELECT source FROM rejected_documents")}
+    assert sources == names
