@@ -14,6 +14,8 @@
 3. HTML: large generated pages (about 0.5 to 1 MB of markup each) through ``clean_batch``,
    pages/s and MB/s of raw HTML, reported separately.
 
+*after* is also timed with ``clean_batch(..., workers=2)`` (two processes).
+
 Usage: ``python -m benchmarks.ingestion [--docs 100000] [--baseline-docs 3000] [--pages 40]``
 writes ``benchmarks/results/ingestion.json``.
 """
@@ -235,7 +237,8 @@ def run_baseline(path: Path, config: CleaningConfig) -> tuple[float, list[str | 
     return time.perf_counter() - started, reasons
 
 
-def run_library(path: Path, config: CleaningConfig, batch_size: int = 20_000):
+def run_library(path: Path, config: CleaningConfig, batch_size: int = 20_000,
+                workers: int = 1):
     """Seconds, kept and rejected counts, and reasons of ``read_records`` + ``clean_batch``
     over ``path``, batch by batch."""
     kept = rejected = 0
@@ -247,7 +250,7 @@ def run_library(path: Path, config: CleaningConfig, batch_size: int = 20_000):
         chunk = [rec for _, rec in zip(range(batch_size), records, strict=False)]
         if not chunk:
             break
-        batch = clean_batch(chunk, config, drop_exact_duplicates=False)
+        batch = clean_batch(chunk, config, drop_exact_duplicates=False, workers=workers)
         kept += batch.kept.num_rows
         rejected += batch.rejected.num_rows
         for no in batch.kept.column("record_no").to_pylist():
@@ -264,6 +267,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", type=int, default=100_000)
     parser.add_argument("--baseline-docs", type=int, default=3_000)
     parser.add_argument("--pages", type=int, default=40)
+    parser.add_argument("--workers", type=int, default=2,
+                        help="also time clean_batch with this many processes (1: skip)")
     parser.add_argument("--output", default=str(RESULT))
     args = parser.parse_args(argv)
 
@@ -285,6 +290,8 @@ def main(argv: list[str] | None = None) -> int:
         agree = sum((base_reasons[i] is None) == (head_decisions[i] is None)
                     for i in range(len(base_reasons)))
         lib_s, kept, rejected, reasons, _ = run_library(path, config)
+        par_s = (run_library(path, config, workers=args.workers)[0] if args.workers > 1
+                 else None)
 
         pages = make_html_pages(pairs, args.pages)
         html_bytes = sum(len(p.encode()) for p in pages)
@@ -307,6 +314,9 @@ def main(argv: list[str] | None = None) -> int:
     }
     result["plain_text_documents_per_s"] = {"before": round(before, 1), "after": round(after, 1),
                                             "speedup": round(after / before, 2)}
+    if par_s:
+        result["plain_text_documents_per_s"][f"after_{args.workers}_workers"] = round(
+            args.docs / par_s, 1)
     result["html"] = {
         "pages": args.pages,
         "mean_page_mb": round(html_bytes / args.pages / 1e6, 3),
