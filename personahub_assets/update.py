@@ -127,7 +127,7 @@ def _execute(all_assets: list[AssetsDefinition], resources: dict, instance: Dags
 def run_update(assets: list[AssetsDefinition], resources: dict, instance: DagsterInstance,
                select: list[str] | None = None, register: bool = True,
                max_retries: int | None = None, max_evaluations: int = 200,
-               incoming=None) -> UpdateReport:
+               incoming=None, max_records: int | None = None) -> UpdateReport:
     """Register new incoming files, then evaluate and execute automation until it is idle.
 
     ``assets`` and ``resources`` are the code location's (the tests pass their own); the
@@ -137,7 +137,7 @@ def run_update(assets: list[AssetsDefinition], resources: dict, instance: Dagste
     defs = Definitions(assets=assets, resources=resources)
     report = UpdateReport()
     if register:
-        report.registered = register_incoming(warehouse, incoming)
+        report.registered = register_incoming(warehouse, incoming, max_records)
     sync_partitions(instance, warehouse)
     selection = (AssetSelection.assets(*select).upstream() if select
                  else AssetSelection.all())

@@ -64,7 +64,7 @@ def world(tmp_path_factory):
 
 def _update(world, **kwargs):
     return run_update(ASSETS, world["resources"], world["instance"],
-                      incoming=world["incoming"], **kwargs)
+                      incoming=world["incoming"], max_records=2, **kwargs)
 
 
 @pytest.mark.model
