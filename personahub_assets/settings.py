@@ -21,6 +21,13 @@
 | PERSONAHUB_EMBEDDINGS_MODEL_DIR | (none) | local model folder (static or minilm encoder) |
 | PERSONAHUB_EMBEDDINGS_LANGUAGES | (encoder's) | languages it knows, e.g. en,de; others: MinHash |
 | PERSONAHUB_STATIC_MODEL_DIR | ~/.cache/personahub-assets/models/minilm-static | static model |
+| PERSONAHUB_JUDGE_BACKEND | (the generator's) | backend of the judge model (resource judge_llm) |
+| PERSONAHUB_JUDGE_MODEL | (the generator's) | the judge model: GGUF path or model name |
+| PERSONAHUB_JUDGE_PROMPT_STYLE | (the generator's) | completion or chat |
+| PERSONAHUB_JUDGE_BASE_URL | (the generator's) | OpenAI-compatible server of the judge |
+| PERSONAHUB_JUDGE_API_KEY | (none) | its API key, only through a Dagster EnvVar |
+| PERSONAHUB_DATASET_LICENSE | cc-by-nc-sa-4.0 | license written into each dataset card |
+| PERSONAHUB_ATTRIBUTES_METHOD | model | persona attributes: model (rules as fallback) or rules |
 """
 
 from __future__ import annotations
@@ -45,6 +52,12 @@ class Settings:
     embeddings: str = "static"
     embeddings_base_url: str = ""
     embeddings_model: str = ""
+    judge_backend: str = ""
+    judge_model: str = ""
+    judge_prompt_style: str = ""
+    judge_base_url: str = ""
+    dataset_license: str = "cc-by-nc-sa-4.0"
+    attributes_method: str = "model"
     max_documents: int = 0
     hops: int = 1
     max_personas: int = 0
@@ -86,6 +99,12 @@ class Settings:
             embeddings=os.environ.get("PERSONAHUB_EMBEDDINGS", "static"),
             embeddings_base_url=os.environ.get("PERSONAHUB_EMBEDDINGS_BASE_URL", ""),
             embeddings_model=os.environ.get("PERSONAHUB_EMBEDDINGS_MODEL", ""),
+            judge_backend=os.environ.get("PERSONAHUB_JUDGE_BACKEND", ""),
+            judge_model=os.environ.get("PERSONAHUB_JUDGE_MODEL", ""),
+            judge_prompt_style=os.environ.get("PERSONAHUB_JUDGE_PROMPT_STYLE", ""),
+            judge_base_url=os.environ.get("PERSONAHUB_JUDGE_BASE_URL", ""),
+            dataset_license=os.environ.get("PERSONAHUB_DATASET_LICENSE", "cc-by-nc-sa-4.0"),
+            attributes_method=os.environ.get("PERSONAHUB_ATTRIBUTES_METHOD", "model"),
         )
 
 

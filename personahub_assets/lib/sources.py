@@ -51,6 +51,9 @@ class SourceRecord:
     url: str | None
     text: object
     is_html: bool = False
+    #: The record's other fields (for persona sets: occupation, domains...), when it has any
+    #: and the reader was asked for them (``keep_fields``).
+    fields: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -103,9 +106,17 @@ def is_saved_dataset(spec: str) -> bool:
         path / "state.json").exists()
 
 
+def _others(row: dict, text_field: str) -> dict | None:
+    """The fields of a record besides its text, JSON-safe, or None when there are none."""
+    others = {k: v for k, v in row.items() if k != text_field
+              and isinstance(v, (str, int, float, bool))}
+    return others or None
+
+
 def read_records(
     spec: str, text_field: str = "text", url_field: str = "url",
-    start: int = 0, stop: int | None = None, max_record_bytes: int = MAX_RECORD_BYTES,
+    start: int = 0, stop: int | None = None, keep_fields: bool = False,
+    max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> Iterator[SourceRecord | SourceRejection]:
     """Yield every record of the source named by ``spec``, in a stable order.
 
@@ -125,7 +136,8 @@ def read_records(
     if (start or stop is not None) and len(paths) != 1:
         raise ValueError(f"a record slice needs a single file, and {spec} names {len(paths)}")
     for path in paths:
-        yield from read_file(path, text_field, url_field, max_record_bytes, start, stop)
+        yield from read_file(path, text_field, url_field, max_record_bytes, start, stop,
+                             keep_fields)
 
 
 def _in_slice(records, start: int, stop: int | None):
@@ -138,15 +150,17 @@ def _in_slice(records, start: int, stop: int | None):
 
 def read_file(path: Path, text_field: str = "text", url_field: str = "url",
               max_record_bytes: int = MAX_RECORD_BYTES, start: int = 0,
-              stop: int | None = None) -> Iterator[SourceRecord | SourceRejection]:
+              stop: int | None = None, keep_fields: bool = False,
+              ) -> Iterator[SourceRecord | SourceRejection]:
     """The records ``[start, stop)`` of one file; an error the format reader did not place
     becomes one rejection for the rest of the file (``unreadable_file:<error>``)."""
     suffix = suffix_of(path)
     readers: dict[str, Callable[[], Iterator[SourceRecord | SourceRejection]]] = {
         ".jsonl": lambda: _read_jsonl(path, text_field, url_field, max_record_bytes, start,
-                                      stop),
-        ".parquet": lambda: _read_parquet(path, text_field, url_field, start, stop),
-        ".csv": lambda: _read_csv(path, text_field, url_field),
+                                      stop, keep_fields),
+        ".parquet": lambda: _read_parquet(path, text_field, url_field, start, stop,
+                                          keep_fields),
+        ".csv": lambda: _read_csv(path, text_field, url_field, keep_fields),
         ".warc": lambda: _read_warc(path, max_record_bytes),
         ".html": lambda: _read_html(path, max_record_bytes),
     }
@@ -223,7 +237,8 @@ def _parse_json_line(source: str, line_no: int, raw: bytes, text_field: str, url
         return SourceRejection(source, line_no, f"missing_field:{text_field}", _preview(raw),
                                where)
     url = obj.get(url_field)
-    return SourceRecord(source, line_no, str(url) if url is not None else None, obj[text_field])
+    return SourceRecord(source, line_no, str(url) if url is not None else None, obj[text_field],
+                        fields=_others(obj, text_field))
 
 
 # A value polars may have made a string out of: a number, a list, an object, a boolean.
@@ -231,11 +246,15 @@ _NOT_ORIGINALLY_A_STRING = r"^(?:-?[0-9]|\[|\{|true$|false$)"
 
 
 def _parse_jsonl_chunk(source: str, lines: list[tuple[int, bytes]], text_field: str,
-                       url_field: str) -> list[SourceRecord | SourceRejection]:
+                       url_field: str, keep_fields: bool = False,
+                       ) -> list[SourceRecord | SourceRejection]:
     """Records of a chunk of non-blank lines, in order: polars first, ``json`` per line for
-    every line polars cannot vouch for."""
+    every line polars cannot vouch for (and for every line when the other fields are kept,
+    since polars would make strings of them)."""
     import polars as pl
 
+    if keep_fields:
+        return [_parse_json_line(source, no, raw, text_field, url_field) for no, raw in lines]
     slow = set(range(len(lines)))
     texts: list = [None] * len(lines)
     urls: list = [None] * len(lines)
@@ -264,7 +283,7 @@ def _parse_jsonl_chunk(source: str, lines: list[tuple[int, bytes]], text_field: 
 
 
 def _read_jsonl(path: Path, text_field: str, url_field: str, max_record_bytes: int,
-                start: int = 0, stop: int | None = None):
+                start: int = 0, stop: int | None = None, keep_fields: bool = False):
     source = path.name
     opener = gzip.open if path.name.lower().endswith(".gz") else open
     line_no = -1
@@ -277,7 +296,7 @@ def _read_jsonl(path: Path, text_field: str, url_field: str, max_record_bytes: i
             except StopIteration:
                 break
             except (EOFError, OSError, zlib.error) as exc:
-                yield from _parse_jsonl_chunk(source, chunk, text_field, url_field)
+                yield from _parse_jsonl_chunk(source, chunk, text_field, url_field, keep_fields)
                 reason = _gzip_reason(exc) or f"unreadable_file:{type(exc).__name__}"
                 yield SourceRejection(source, line_no + 1, reason, str(exc)[:PREVIEW_CHARS],
                                       f"line {line_no + 2}")
@@ -287,7 +306,7 @@ def _read_jsonl(path: Path, text_field: str, url_field: str, max_record_bytes: i
             if stop is not None and line_no >= stop:
                 break
             if raw is None:
-                yield from _parse_jsonl_chunk(source, chunk, text_field, url_field)
+                yield from _parse_jsonl_chunk(source, chunk, text_field, url_field, keep_fields)
                 chunk = []
                 yield SourceRejection(source, line_no, "record_too_large", "",
                                       f"line {line_no + 1}")
@@ -295,9 +314,9 @@ def _read_jsonl(path: Path, text_field: str, url_field: str, max_record_bytes: i
             if raw.strip():
                 chunk.append((line_no, raw))
             if len(chunk) >= _JSONL_CHUNK_LINES:
-                yield from _parse_jsonl_chunk(source, chunk, text_field, url_field)
+                yield from _parse_jsonl_chunk(source, chunk, text_field, url_field, keep_fields)
                 chunk = []
-    yield from _parse_jsonl_chunk(source, chunk, text_field, url_field)
+    yield from _parse_jsonl_chunk(source, chunk, text_field, url_field, keep_fields)
 
 
 # ------------------------------------------------------------------------------------------
@@ -305,7 +324,7 @@ def _read_jsonl(path: Path, text_field: str, url_field: str, max_record_bytes: i
 
 
 def _read_parquet(path: Path, text_field: str, url_field: str, start: int = 0,
-                  stop: int | None = None):
+                  stop: int | None = None, keep_fields: bool = False):
     """Row group by row group, reading only the text and URL columns, and only the row
     groups that hold records of ``[start, stop)``."""
     import pyarrow as pa
@@ -323,7 +342,8 @@ def _read_parquet(path: Path, text_field: str, url_field: str, start: int = 0,
         yield SourceRejection(source, 0, f"missing_column:{text_field}", str(names)[:200],
                               "schema")
         return
-    columns = [text_field] + ([url_field] if url_field in names else [])
+    columns = names if keep_fields else [text_field] + ([url_field] if url_field in names
+                                                          else [])
     record_no = 0
     for group in range(parquet.num_row_groups):
         rows = parquet.metadata.row_group(group).num_rows
@@ -343,12 +363,14 @@ def _read_parquet(path: Path, text_field: str, url_field: str, start: int = 0,
         texts = table.column(text_field).to_pylist()
         urls = (table.column(url_field).to_pylist() if url_field in table.column_names
                 else [None] * len(texts))
-        for url, text in zip(urls, texts, strict=True):
-            yield SourceRecord(source, record_no, str(url) if url is not None else None, text)
+        others = table.to_pylist() if keep_fields else [{}] * len(texts)
+        for url, text, row in zip(urls, texts, others, strict=True):
+            yield SourceRecord(source, record_no, str(url) if url is not None else None, text,
+                               fields=_others(row, text_field))
             record_no += 1
 
 
-def _read_csv(path: Path, text_field: str, url_field: str):
+def _read_csv(path: Path, text_field: str, url_field: str, keep_fields: bool = False):
     """polars reads a well-formed file at once; a file it refuses (ragged rows, bad
     quoting, bad UTF-8) is read again row by row so each bad row gets its own rejection."""
     import polars as pl
@@ -365,8 +387,11 @@ def _read_csv(path: Path, text_field: str, url_field: str):
             urls = (frame.get_column(url_field).to_list() if url_field in frame.columns
                     else [None] * len(texts))
             if None not in texts:
-                for record_no, (url, text) in enumerate(zip(urls, texts, strict=True)):
-                    yield SourceRecord(source, record_no, url or None, text)
+                others = frame.to_dicts() if keep_fields else [{}] * len(texts)
+                for record_no, (url, text, row) in enumerate(zip(urls, texts, others,
+                                                                 strict=True)):
+                    yield SourceRecord(source, record_no, url or None, text,
+                                       fields=_others(row, text_field))
                 return
     yield from _read_csv_rows(path, text_field, url_field)
 
@@ -407,7 +432,7 @@ def _read_csv_rows(path: Path, text_field: str, url_field: str):
                                       f"row {record_no + 1}, line {reader.line_num}")
             else:
                 yield SourceRecord(source, record_no, row.get(url_field) or None,
-                                   row[text_field])
+                                   row[text_field], fields=_others(row, text_field))
             record_no += 1
 
 
@@ -556,7 +581,7 @@ def read_hf_dataset(spec: str, text_field: str, url_field: str, start: int = 0,
             continue
         url = row.get(url_field)
         yield SourceRecord(source, record_no, str(url) if url is not None else None,
-                           row[text_field])
+                           row[text_field], fields=_others(row, text_field))
 
 
 def read_saved_dataset(spec: str, text_field: str, url_field: str):
@@ -571,4 +596,4 @@ def read_saved_dataset(spec: str, text_field: str, url_field: str):
     for record_no, row in enumerate(dataset):
         url = row[url_field] if has_url else None
         yield SourceRecord(source, record_no, str(url) if url is not None else None,
-                           row[text_field])
+                           row[text_field], fields=_others(row, text_field))
