@@ -249,8 +249,8 @@ def _parse_jsonl_chunk(source: str, lines: list[tuple[int, bytes]], text_field: 
                        url_field: str, keep_fields: bool = False,
                        ) -> list[SourceRecord | SourceRejection]:
     """Records of a chunk of non-blank lines, in order: polars first, ``json`` per line for
-    every line polars cannot vouch for (and for every line when the other fields are kept,
-    since polars would make strings of them)."""
+    every line polars cannot vouch for (and for every line when the other fields are asked
+    for exactly, since polars may make strings of mixed-type fields)."""
     import polars as pl
 
     if keep_fields:
@@ -258,6 +258,7 @@ def _parse_jsonl_chunk(source: str, lines: list[tuple[int, bytes]], text_field: 
     slow = set(range(len(lines)))
     texts: list = [None] * len(lines)
     urls: list = [None] * len(lines)
+    rows: list[dict] = [{}] * len(lines)
     try:
         frame = pl.read_ndjson(io.BytesIO(b"\n".join(raw.rstrip(b"\r\n") for _, raw in lines)),
                                infer_schema_length=None)
@@ -270,6 +271,8 @@ def _parse_jsonl_chunk(source: str, lines: list[tuple[int, bytes]], text_field: 
                  | pl.col(text_field).str.contains(_NOT_ORIGINALLY_A_STRING)).alias("_slow"))
             texts = check.get_column(text_field).to_list()
             urls = check.get_column("_url").to_list()
+            extra = [c for c in frame.columns if c != text_field]
+            rows = frame.select(extra).to_dicts() if extra else [{}] * len(lines)
             slow = set(check.get_column("_slow").arg_true().to_list())
     except Exception:  # noqa: BLE001,S110 - polars refused the chunk: every line goes slow
         pass
@@ -278,7 +281,8 @@ def _parse_jsonl_chunk(source: str, lines: list[tuple[int, bytes]], text_field: 
         if i in slow:
             out.append(_parse_json_line(source, line_no, raw, text_field, url_field))
         else:
-            out.append(SourceRecord(source, line_no, urls[i], texts[i]))
+            out.append(SourceRecord(source, line_no, urls[i], texts[i],
+                                    fields=_others(rows[i], text_field)))
     return out
 
 
