@@ -47,6 +47,8 @@ def build_resources(settings: Settings) -> dict:
             encoder=settings.embeddings,
             base_url=settings.embeddings_base_url,
             model=settings.embeddings_model,
+            model_dir=os.environ.get("PERSONAHUB_EMBEDDINGS_MODEL_DIR", ""),
+            languages=os.environ.get("PERSONAHUB_EMBEDDINGS_LANGUAGES", ""),
             api_key=EnvVar(EMBEDDINGS_KEY_ENV) if os.environ.get(EMBEDDINGS_KEY_ENV) else "",
         ),
     }

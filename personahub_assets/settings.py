@@ -18,6 +18,8 @@
 | PERSONAHUB_EMBEDDINGS_BASE_URL | (none) | OpenAI-compatible server for encoder openai |
 | PERSONAHUB_EMBEDDINGS_MODEL | (none) | its embedding model name |
 | PERSONAHUB_EMBEDDINGS_API_KEY | (none) | its API key, only through a Dagster EnvVar |
+| PERSONAHUB_EMBEDDINGS_MODEL_DIR | (none) | local model folder (static or minilm encoder) |
+| PERSONAHUB_EMBEDDINGS_LANGUAGES | (encoder's) | languages it knows, e.g. en,de; others: MinHash |
 | PERSONAHUB_STATIC_MODEL_DIR | ~/.cache/personahub-assets/models/minilm-static | static model |
 | PERSONAHUB_JUDGE_BACKEND | (the generator's) | backend of the judge model (resource judge_llm) |
 | PERSONAHUB_JUDGE_MODEL | (the generator's) | the judge model: GGUF path or model name |

@@ -23,7 +23,11 @@ from pydantic import Field
 from personahub_assets.assets.common import table_metadata
 from personahub_assets.automation import batch_condition
 from personahub_assets.lib import markdown, plots
-from personahub_assets.lib.embeddings import embedding_near_duplicates
+from personahub_assets.lib.embeddings import (
+    embedding_near_duplicates,
+    embedding_near_duplicates_where_seen,
+    encoder_coverage,
+)
 from personahub_assets.lib.minhash import band_recall, near_duplicates
 from personahub_assets.lib.pii import find_pii, redact
 from personahub_assets.lib.tables import TABLES, to_arrow
@@ -172,9 +176,11 @@ def persona_hub(
         started = time.perf_counter()
         vectors = encoder.encode([texts[i] for i in after_minhash])
         encoded = time.perf_counter()
-        emb_dropped = embedding_near_duplicates(vectors, config.embedding_threshold,
-                                                index=config.embedding_index,
-                                                assume_normalized=True)
+        # Only where the encoder sees the text: others are never dropped by similarity.
+        split = embedding_near_duplicates_where_seen(
+            vectors, encoder_coverage(encoder, [texts[i] for i in after_minhash]),
+            config.embedding_threshold, index=config.embedding_index, assume_normalized=True)
+        emb_dropped, unseen = split.duplicates, set(split.unseen)
         finished = time.perf_counter()
         for d in emb_dropped:
             drop(after_minhash[d.index], "embedding", ids[after_minhash[d.duplicate_of]],
@@ -182,10 +188,11 @@ def persona_hub(
         emb_idx = {d.index for d in emb_dropped}
         kept_rows = [k for k in range(len(after_minhash)) if k not in emb_idx]
         kept = [after_minhash[k] for k in kept_rows]
-        kept_vectors = vectors[kept_rows]
+        kept_vectors = vectors[[k for k in kept_rows if k not in unseen]]
         del vectors
         embedding_stats = {
             "embedding_near_duplicates": len(emb_dropped),
+            "embedding_unseen_personas": len(unseen),  # kept out of the embedding stage
             "embedding_encoder": embeddings.describe(),
             "embedding_seconds": round(finished - started, 3),
             "embedding_personas_per_second": round(len(after_minhash) / (encoded - started), 1)
@@ -194,7 +201,8 @@ def persona_hub(
         context.log.info(f"embedding dedup ({embeddings.describe()}, cosine >= "
                          f"{config.embedding_threshold}): {len(after_minhash)} personas encoded "
                          f"in {encoded - started:.1f} s, {len(emb_dropped)} dropped in "
-                         f"{finished - encoded:.1f} s")
+                         f"{finished - encoded:.1f} s; {len(unseen)} the encoder cannot see "
+                         "(MinHash only)")
     kept_table = pa.table({"persona_id": pa.array([ids[i] for i in kept], pa.string())})
     warehouse.replace_partitions([
         ("persona_hub", {}, QueryRows(_HUB_FROM_PERSONAS, {"kept": kept_table})),

@@ -33,6 +33,16 @@ with one Gram matrix. Two indexes, numpy only:
 Both were measured against faiss on the same vectors (``benchmarks/embedding_index.py``: an
 ``IndexFlatIP`` range search per block, and an ``IndexIVFFlat`` on the same frozen centroids);
 they made the same decisions and these were faster, so faiss is only a benchmark baseline.
+
+Embedding evidence counts only where the encoder can see. ``encoder_coverage`` measures, per
+text, the share of its letters that the encoder represents: letters of a script it was
+trained on, inside a vocabulary word or a piece of at least two characters (an English
+WordPiece vocabulary spells Cyrillic letter by letter: no unknown tokens, no meaning either),
+and nothing at all of a text in a language the encoder was not trained on (an English
+vocabulary cuts French into plausible pieces, and the English model embeds any two French
+first-person profiles at cosine 0.90 to 0.93).
+``embedding_near_duplicates_where_seen`` leaves texts below ``min_coverage`` out of the
+embedding stage altogether: they are never dropped there, and never cause another drop.
 """
 
 from __future__ import annotations
@@ -94,6 +104,95 @@ def normalize(embeddings: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
 
 
 # --------------------------------------------------------------------------------------------
+# coverage: how much of a text an encoder can see
+
+#: Texts whose coverage is below this are not deduplicated by embedding similarity.
+DEFAULT_MIN_COVERAGE = 0.8
+#: Scripts and languages the packaged English MiniLM (and the static model distilled from
+#: it) was trained on.
+ENGLISH_SCRIPTS = ("latin",)
+ENGLISH_LANGUAGES = ("en",)
+
+
+def _language_mask(texts: Sequence[str], languages: Sequence[str] | None) -> np.ndarray:
+    """1.0 for texts whose ``persona_language`` is among ``languages`` (all when None)."""
+    if languages is None:
+        return np.ones(len(texts), np.float32)
+    from personahub_assets.lib.language import persona_language
+
+    allowed = set(languages)
+    return np.array([persona_language(str(t)) in allowed for t in texts], np.float32)
+
+
+def _letter_scripts(text: str) -> list[str | None]:
+    from personahub_assets.lib.language import letter_script
+
+    return [letter_script(ch) for ch in text]
+
+
+def script_coverage(texts: Sequence[str], scripts: Sequence[str] | None) -> np.ndarray:
+    """Share of each text's letters written in one of ``scripts`` (all scripts when None).
+
+    A text without letters gets 0.0: its embedding says nothing an encoder learned.
+    """
+    out = np.zeros(len(texts), np.float32)
+    allowed = set(scripts) if scripts is not None else None
+    for i, text in enumerate(texts):
+        letters = [s for s in _letter_scripts(text) if s]
+        if letters:
+            seen = len(letters) if allowed is None else sum(s in allowed for s in letters)
+            out[i] = seen / len(letters)
+    return out
+
+
+def tokenizer_coverage(texts: Sequence[str], tokenizer: Any,
+                       scripts: Sequence[str] | None = None, unknown_token: str = "[UNK]",
+                       batch_size: int = 1024) -> np.ndarray:
+    """Share of each text's letters that a ``tokenizers.Tokenizer`` represents meaningfully.
+
+    A letter counts when its script is in ``scripts`` (any script when None) and it lies in
+    a word the vocabulary holds whole, or in a piece of at least two letters; letters in
+    single-letter pieces of a longer word, or in unknown tokens, do not count.
+    """
+    out = np.zeros(len(texts), np.float32)
+    allowed = set(scripts) if scripts is not None else None
+    for start in range(0, len(texts), batch_size):
+        batch = [str(t) for t in texts[start : start + batch_size]]
+        encodings = tokenizer.encode_batch(batch, add_special_tokens=False)
+        for offset, (text, enc) in enumerate(zip(batch, encodings, strict=True)):
+            scripts_of = _letter_scripts(text)
+            total = sum(1 for s in scripts_of if s)
+            if not total:
+                continue
+            pieces_per_word: dict[Any, int] = {}
+            for word in enc.word_ids:
+                pieces_per_word[word] = pieces_per_word.get(word, 0) + 1
+            seen = 0
+            for token, (lo, hi), word in zip(enc.tokens, enc.offsets, enc.word_ids,
+                                             strict=True):
+                if token == unknown_token:
+                    continue
+                span = [s for s in scripts_of[lo:hi] if s]
+                if not span or (len(span) < 2 and pieces_per_word[word] > 1):
+                    continue
+                seen += len(span) if allowed is None else sum(s in allowed for s in span)
+            out[start + offset] = min(seen / total, 1.0)
+    return out
+
+
+def encoder_coverage(encoder: Any, texts: Sequence[str]) -> np.ndarray:
+    """How well ``encoder`` represents each text, in [0, 1] (see the module docstring).
+
+    Uses the encoder's own ``coverage(texts)`` when it has one; an encoder without it is
+    trusted with every text (1.0).
+    """
+    measure = getattr(encoder, "coverage", None)
+    if callable(measure):
+        return np.asarray(measure(texts), dtype=np.float32)
+    return np.ones(len(texts), np.float32)
+
+
+# --------------------------------------------------------------------------------------------
 # encoders
 
 
@@ -134,18 +233,36 @@ class MiniLMEncoder:
 
     Args:
         model_path: A sentence-transformers model folder; defaults to the packaged MiniLM.
+            Point it at a multilingual model (for example a local copy of
+            paraphrase-multilingual-MiniLM-L12-v2) to deduplicate personas in other scripts.
         device: Torch device, ``"cpu"`` by default.
         batch_size: Texts per forward pass.
+        scripts: Scripts the model was trained on, for ``coverage``; defaults to Latin for
+            the packaged English MiniLM and to every script for a model you point to.
+        languages: Languages it was trained on (ISO 639-1), for ``coverage``; defaults to
+            English for the packaged MiniLM and to every language for a model you point to.
     """
 
     name = "minilm"
 
     def __init__(self, model_path: str | Path | None = None, device: str = "cpu",
-                 batch_size: int = 64):
+                 batch_size: int = 64, scripts: Sequence[str] | None = None,
+                 languages: Sequence[str] | None = None):
         self.model_path = Path(model_path) if model_path else None
         self.device = device
         self.batch_size = batch_size
+        self.scripts = tuple(scripts) if scripts else (
+            None if self.model_path else ENGLISH_SCRIPTS)
+        self.languages = tuple(languages) if languages else (
+            None if self.model_path else ENGLISH_LANGUAGES)
         self._model: Any = None
+
+    def coverage(self, texts: Sequence[str]) -> np.ndarray:
+        """Share of each text's letters this model sees (see ``tokenizer_coverage``)."""
+        tokenizer = getattr(self._load().tokenizer, "_tokenizer", None)
+        seen = (script_coverage(texts, self.scripts) if tokenizer is None
+                else tokenizer_coverage(texts, tokenizer, self.scripts))
+        return seen * _language_mask(texts, self.languages)
 
     def _load(self) -> Any:
         if self._model is None:
@@ -268,17 +385,32 @@ class StaticEncoder:
         batch_size: Texts per tokenizer batch.
         use_multiprocessing: Let model2vec spread inputs of more than 10,000 texts over
             worker processes (about 15 % faster on two cores).
+        scripts: Scripts the model was trained on, for ``coverage``; defaults to Latin for
+            the model distilled from the English MiniLM and to every script for a model you
+            point to (a multilingual model2vec model, for example).
+        languages: Languages it was trained on (ISO 639-1), for ``coverage``; English for the
+            distilled default, every language for a model you point to.
     """
 
     name = "static"
 
     def __init__(self, model_dir: str | Path | None = None, *, distill_if_missing: bool = True,
-                 batch_size: int = 1024, use_multiprocessing: bool = True):
+                 batch_size: int = 1024, use_multiprocessing: bool = True,
+                 scripts: Sequence[str] | None = None, languages: Sequence[str] | None = None):
         self.model_dir = Path(model_dir) if model_dir else default_static_model_dir()
         self.distill_if_missing = distill_if_missing
         self.batch_size = batch_size
         self.use_multiprocessing = use_multiprocessing
+        self.scripts = tuple(scripts) if scripts else (
+            None if model_dir else ENGLISH_SCRIPTS)
+        self.languages = tuple(languages) if languages else (
+            None if model_dir else ENGLISH_LANGUAGES)
         self._model: Any = None
+
+    def coverage(self, texts: Sequence[str]) -> np.ndarray:
+        """Share of each text's letters this model sees (see ``tokenizer_coverage``)."""
+        seen = tokenizer_coverage(texts, self._load().tokenizer, self.scripts)
+        return seen * _language_mask(texts, self.languages)
 
     def _load(self) -> Any:
         if self._model is None:
@@ -332,13 +464,17 @@ class OpenAIEmbeddingsEncoder:
         max_retries: Retries per batch after the first attempt.
         dimensions: Optional ``dimensions`` request field (for models that can shorten output).
         max_concurrency: Batches in flight at once.
+        scripts: Scripts the served model was trained on, for ``coverage``; None (default)
+            trusts it with every script, as multilingual embedding servers are.
+        languages: Languages it was trained on, for ``coverage``; None (default): all.
     """
 
     name = "openai"
 
     def __init__(self, base_url: str, model: str, api_key: str = "", *, batch_size: int = 256,
                  timeout_s: float = 60.0, max_retries: int = 4, dimensions: int | None = None,
-                 max_concurrency: int = 4):
+                 max_concurrency: int = 4, scripts: Sequence[str] | None = None,
+                 languages: Sequence[str] | None = None):
         urls = [u.rstrip("/") for u in base_url.replace(",", " ").split()]
         if not urls:
             raise ValueError("base_url is required, e.g. http://127.0.0.1:8000/v1")
@@ -356,11 +492,17 @@ class OpenAIEmbeddingsEncoder:
         self.max_concurrency = max_concurrency
         self.concurrency_limit = float(max_concurrency)
         self.stats = CallStats()
+        self.scripts = tuple(scripts) if scripts else None
+        self.languages = tuple(languages) if languages else None
 
     @property
     def requests_sent(self) -> int:
         """Every request sent, retries included."""
         return self.stats.attempts
+
+    def coverage(self, texts: Sequence[str]) -> np.ndarray:
+        """Share of each text's letters in the scripts the served model knows."""
+        return script_coverage(texts, self.scripts) * _language_mask(texts, self.languages)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-norm float32 embeddings of ``texts`` from the server, in input order."""
@@ -742,6 +884,46 @@ def decide_in_order(vectors: np.ndarray, threshold: float, kept_index: Any,
     return duplicates
 
 
+class CoverageSplit(NamedTuple):
+    """Embedding-stage decisions with the texts the encoder could not see set apart."""
+
+    duplicates: list[EmbeddingDuplicate]  # indices into the full input
+    unseen: list[int]  # left out of the embedding stage: coverage below the minimum
+    coverage: np.ndarray  # per input text
+
+
+def embedding_near_duplicates_where_seen(
+    embeddings: np.ndarray,
+    coverage: np.ndarray | Sequence[float],
+    threshold: float = DEFAULT_THRESHOLD,
+    min_coverage: float = DEFAULT_MIN_COVERAGE,
+    **options: Any,
+) -> CoverageSplit:
+    """``embedding_near_duplicates`` over the texts the encoder sees, in input order.
+
+    Texts whose coverage is below ``min_coverage`` take no part: they are never dropped as
+    duplicates, and no other text is dropped as a duplicate of them. MinHash still applies
+    to them upstream.
+
+    Args:
+        embeddings: ``(n, dim)`` rows in decision order.
+        coverage: ``encoder_coverage`` of each row's text.
+        threshold: Cosine at or above which an item counts as a duplicate.
+        min_coverage: Coverage below which embedding evidence is not used.
+        **options: Passed on to ``embedding_near_duplicates``.
+    """
+    coverage = np.asarray(coverage, dtype=np.float32)
+    vectors = np.asarray(embeddings)
+    if len(coverage) != len(vectors):
+        raise ValueError(f"{len(coverage)} coverage values for {len(vectors)} embeddings")
+    seen = np.flatnonzero(coverage >= min_coverage)
+    found = embedding_near_duplicates(vectors[seen], threshold, **options) if len(seen) else []
+    duplicates = [EmbeddingDuplicate(int(seen[d.index]), int(seen[d.duplicate_of]),
+                                     d.similarity) for d in found]
+    unseen = np.flatnonzero(coverage < min_coverage).tolist()
+    return CoverageSplit(duplicates, unseen, coverage)
+
+
 def _single_threaded_blas() -> contextlib.AbstractContextManager:
     """A context limiting BLAS to one thread (a no-op without threadpoolctl)."""
     try:
@@ -759,6 +941,7 @@ def kept_indices(n: int, duplicates: Sequence[EmbeddingDuplicate]) -> list[int]:
 
 def dedup_texts(texts: Sequence[str], encoder: Encoder | None = None,
                 threshold: float = DEFAULT_THRESHOLD,
+                min_coverage: float | None = DEFAULT_MIN_COVERAGE,
                 **options: Any) -> list[EmbeddingDuplicate]:
     """Encode ``texts`` (static model by default) and return their near-duplicates.
 
@@ -766,11 +949,17 @@ def dedup_texts(texts: Sequence[str], encoder: Encoder | None = None,
         texts: Items in decision order.
         encoder: Any ``Encoder``; a ``StaticEncoder`` when None.
         threshold: Cosine threshold, see ``embedding_near_duplicates``.
+        min_coverage: Texts the encoder sees less of are never dropped (None: use every
+            text, as before coverage existed).
         **options: Passed on to ``embedding_near_duplicates``.
     """
     encoder = encoder or StaticEncoder()
-    return embedding_near_duplicates(encoder.encode(texts), threshold,
-                                     assume_normalized=True, **options)
+    vectors = encoder.encode(texts)
+    if min_coverage is None:
+        return embedding_near_duplicates(vectors, threshold, assume_normalized=True, **options)
+    return embedding_near_duplicates_where_seen(
+        vectors, encoder_coverage(encoder, texts), threshold, min_coverage,
+        assume_normalized=True, **options).duplicates
 
 
 def main(argv: Sequence[str] | None = None) -> int:

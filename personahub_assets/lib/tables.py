@@ -36,7 +36,7 @@ TABLES: dict[str, pa.Schema] = {
     ]),
     "rejected_documents": pa.schema([
         ("batch", _S), ("source", _S), ("record_no", _L), ("url", _S), ("reason", _S),
-        ("raw_preview", _S),
+        ("raw_preview", _S), ("location", _S),
     ]),
     "personas": pa.schema([
         ("persona_id", _S), ("batch", _S), ("method", _S), ("persona", _S), ("role", _S),
