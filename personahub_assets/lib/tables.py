@@ -41,7 +41,7 @@ TABLES: dict[str, pa.Schema] = {
     "personas": pa.schema([
         ("persona_id", _S), ("batch", _S), ("method", _S), ("persona", _S), ("role", _S),
         ("doc_id", _S), ("parent_persona_id", _S), ("depth", _I), ("relation", _S),
-        *_PROVENANCE, ("source_fields", _S),
+        *_PROVENANCE, ("source_fields", _S), ("language", _S),
     ]),
     "rejected_personas": pa.schema([
         ("batch", _S), ("method", _S), ("doc_id", _S), ("parent_persona_id", _S),
