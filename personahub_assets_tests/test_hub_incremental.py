@@ -5,6 +5,9 @@ from __future__ import annotations
 import hashlib
 import random
 import re
+from contextlib import contextmanager
+
+import duckdb
 
 import numpy as np
 import pytest
@@ -71,9 +74,41 @@ def make_corpus(n: int, seed: int) -> list[dict]:
     return rows
 
 
-def make_warehouse(path, rows: list[dict], cuts: list[int]) -> WarehouseResource:
+class Warehouse:
+    """The warehouse file made by ``WarehouseResource`` (every table created once), then read
+    and written through plain DuckDB sessions: the hub functions take any session."""
+
+    def __init__(self, path):
+        self.path = str(path)
+        self.resource = WarehouseResource(path=self.path)
+        with self.resource.session():
+            pass
+
+    @contextmanager
+    def session(self):
+        conn = duckdb.connect(self.path)
+        try:
+            yield conn
+        finally:
+            conn.close()
+
+    def rows(self, sql, params=()):
+        with self.session() as conn:
+            cur = conn.execute(sql, list(params))
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+    def scalar(self, sql, params=()):
+        with self.session() as conn:
+            return conn.execute(sql, list(params)).fetchone()[0]
+
+    def replace_partitions(self, writes):
+        self.resource.replace_partitions(writes)
+
+
+def make_warehouse(path, rows: list[dict], cuts: list[int]) -> Warehouse:
     """A warehouse holding ``rows`` split into batches at ``cuts``, registered in order."""
-    wh = WarehouseResource(path=str(path))
+    wh = Warehouse(path)
     bounds = [0, *cuts, len(rows)]
     personas = []
     with wh.session() as conn:
@@ -84,7 +119,7 @@ def make_warehouse(path, rows: list[dict], cuts: list[int]) -> WarehouseResource
             conn.execute("INSERT INTO batch_files VALUES (?, ?, ?, 0, NULL)",
                          [key, f"incoming/personas/{key}.jsonl", key])
             personas += [{**r, "batch": key} for r in rows[bounds[k]:bounds[k + 1]]]
-    wh.replace_partition("personas", {}, to_arrow("personas", personas))
+    wh.replace_partitions([("personas", {}, to_arrow("personas", personas))])
     return wh
 
 
@@ -111,17 +146,17 @@ def one_pass_reference(rows: list[dict], cuts: list[int]) -> tuple[set[str], set
     return {r["persona_id"] for r in after}, {r["persona_id"] for r in survivors}
 
 
-def curate_all(wh: WarehouseResource, settings=SETTINGS) -> list[hub.BatchOutcome]:
+def curate_all(wh: Warehouse, settings=SETTINGS) -> list[hub.BatchOutcome]:
     outcomes, blocked = hub.curate_pending(wh.session, settings, WordHashEncoder())
     assert blocked is None
     return outcomes
 
 
-@settings(max_examples=12, deadline=None,
+@settings(max_examples=6, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10_000), data=st.data())
 def test_incremental_equals_one_pass_and_rebuild_for_any_split(tmp_path_factory, seed, data):
-    rows = make_corpus(160, seed)
+    rows = make_corpus(120, seed)
     cuts = sorted(data.draw(st.sets(st.integers(1, len(rows) - 1), max_size=6)))
     wh = make_warehouse(tmp_path_factory.mktemp("hub") / "w.duckdb", rows, cuts)
     # incremental: one curation call per batch, as the asset's runs would do
@@ -135,11 +170,6 @@ def test_incremental_equals_one_pass_and_rebuild_for_any_split(tmp_path_factory,
     members = wh.rows("SELECT persona_id, stage FROM hub_members")
     assert {r["persona_id"] for r in members} == survivors
     assert {r["persona_id"] for r in members if r["stage"] != "minhash"} == minhash_kept
-    # the same corpus in ONE batch gives the same MinHash survivors
-    single = make_warehouse(tmp_path_factory.mktemp("one") / "w.duckdb", rows, [])
-    curate_all(single)
-    if not cuts:
-        assert hub.hub_snapshot(single.session)["persona_hub"] == incremental["persona_hub"]
     # rebuild by replay gives the identical hub, row for row, in every state table
     hub.rebuild(wh.session, SETTINGS, WordHashEncoder())
     assert hub.hub_snapshot(wh.session) == incremental
@@ -252,9 +282,6 @@ def test_checks_see_what_the_filters_missed(tmp_path):
     # a near duplicate slipped into the hub behind the curation's back is found
     victim = wh.rows("SELECT * FROM persona_hub LIMIT 1")[0]
     twin = {**victim, "persona_id": "pTWIN", "persona": victim["persona"] + " indeed"}
-    with wh.session() as conn:
-        conn.execute("INSERT INTO persona_hub BY NAME SELECT * FROM twin_rows",
-                     ) if False else None
     wh.replace_partitions([("persona_hub", {"persona_id": "pTWIN"},
                             to_arrow("persona_hub", [twin]))])
     sample = hub.consistent_sample(wh.session, 10_000)

@@ -161,6 +161,10 @@ def minhash_decisions(texts: Sequence[str], prior_texts: Sequence[str],
                           settings.bands, settings.rows, settings.seed)
     h = len(prior_texts)
     left, right = prior_pairs
+    # Pairs of representatives only (as in similar_pairs): a later copy of a set follows its
+    # representative's decision.
+    own = inner.representative[right] == right
+    left, right = left[own], right[own]
     if len(left):
         sets = TokenSets.from_texts(list(prior_texts) + list(texts))
         sims = exact_jaccard(sets, left, right + h)
@@ -768,7 +772,7 @@ def consistent_sample(session: Session, target: int) -> list[tuple[str, str]]:
         if not n:
             return []
         rate = min(1.0, target / n)
-        cut = int(rate * (2**64 - 1))
+        cut = min(int(rate * (2**64 - 1)), 2**64 - 1)
         rows = conn.execute(
             "SELECT persona_id, persona FROM (SELECT persona_id, persona, list_min("
             "list_transform(regexp_extract_all(lower(persona), '[[:alnum:]_]+'), "
