@@ -4,8 +4,11 @@ A batch is a unit of added data (a source file, a slice of one, a group of small
 persona set); its key is registered at run time, so the partitions say which data they hold.
 """
 
-from dagster import DynamicPartitionsDefinition, MultiPartitionsDefinition, \
-    StaticPartitionsDefinition
+from dagster import (
+    DynamicPartitionsDefinition,
+    MultiPartitionsDefinition,
+    StaticPartitionsDefinition,
+)
 
 from personahub_assets.prompts import DOMAINS
 

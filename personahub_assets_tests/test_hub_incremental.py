@@ -8,7 +8,6 @@ import re
 from contextlib import contextmanager
 
 import duckdb
-
 import numpy as np
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -41,7 +40,7 @@ class WordHashEncoder:
         out = np.zeros((len(texts), 64), np.float32)
         for row, text in enumerate(texts):
             words = re.findall(r"\w+", text.lower())
-            for feature in words + [a + " " + b for a, b in zip(words, words[1:])]:
+            for feature in words + [a + " " + b for a, b in zip(words, words[1:], strict=False)]:
                 digest = hashlib.blake2b(feature.encode(), digest_size=4).digest()
                 out[row, int.from_bytes(digest[:2], "little") % 64] += (
                     1.0 if digest[2] & 1 else -1.0)
