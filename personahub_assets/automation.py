@@ -6,8 +6,6 @@ The same conditions drive the UI (the automation sensors, evaluated by the daemo
 path and the UI path are one path.
 """
 
-from __future__ import annotations
-
 from dagster import (
     AssetKey,
     AssetSelection,

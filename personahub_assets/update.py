@@ -114,11 +114,12 @@ def _execute(defs: Definitions, instance: DagsterInstance, assets: list[str],
 
 def run_update(defs: Definitions, instance: DagsterInstance, warehouse: WarehouseResource,
                select: list[str] | None = None, register: bool = True,
-               max_retries: int | None = None, max_evaluations: int = 200) -> UpdateReport:
+               max_retries: int | None = None, max_evaluations: int = 200,
+               incoming=None) -> UpdateReport:
     """Register new incoming files, then evaluate and execute automation until it is idle."""
     report = UpdateReport()
     if register:
-        report.registered = register_incoming(warehouse)
+        report.registered = register_incoming(warehouse, incoming)
     sync_partitions(instance, warehouse)
     selection = (AssetSelection.assets(*select).upstream() if select
                  else AssetSelection.all())

@@ -1,4 +1,4 @@
-from personahub_assets.lib.ids import doc_id, normalize_text, persona_id, sample_id, shard_of
+from personahub_assets.lib.ids import batch_key, doc_id, normalize_text, persona_id, sample_id
 
 
 def test_persona_id_ignores_case_spacing_and_edge_punctuation():
@@ -12,18 +12,24 @@ def test_doc_id_depends_on_source_and_text():
     assert doc_id("a.jsonl", "text") != doc_id("a.jsonl", "text!")
 
 
-def test_sample_id_changes_with_each_component():
-    base = sample_id("p1", "math", "1", 0)
-    assert len({base, sample_id("p2", "math", "1", 0), sample_id("p1", "tool", "1", 0),
-                sample_id("p1", "math", "2", 0), sample_id("p1", "math", "1", 1)}) == 5
+def test_sample_id_changes_with_each_component_the_model_included():
+    base = sample_id("p1", "math", "1", "gemma.gguf", 0)
+    others = [sample_id("p2", "math", "1", "gemma.gguf", 0),
+              sample_id("p1", "tool", "1", "gemma.gguf", 0),
+              sample_id("p1", "math", "2", "gemma.gguf", 0),
+              sample_id("p1", "math", "1", "qwen-7b", 0),
+              sample_id("p1", "math", "1", "gemma.gguf", 1)]
+    assert len({base, *others}) == 6
 
 
-def test_shards_are_stable_and_spread():
-    ids = [persona_id(f"persona number {i}") for i in range(1000)]
-    shards = [shard_of(i, 4) for i in ids]
-    assert shards == [shard_of(i, 4) for i in ids]
-    counts = [shards.count(s) for s in range(4)]
-    assert min(counts) > 200, counts
+def test_batch_keys_are_short_stable_and_safe():
+    keys = [batch_key(kind, f"fingerprint {i}") for kind in ("documents", "personas")
+            for i in range(500)]
+    assert len(set(keys)) == 1000
+    assert keys == [batch_key(kind, f"fingerprint {i}") for kind in ("documents", "personas")
+                    for i in range(500)]
+    assert all(len(k) == 14 and k[1] == "-" and "|" not in k for k in keys)
+    assert {k[0] for k in keys} == {"d", "p"}
 
 
 def test_normalize_text():

@@ -98,18 +98,23 @@ def persona_readiness(instance, current: str):
     kinds={"duckdb", "python"},
     check_specs=[
         AssetCheckSpec("hub_accounted", asset="persona_hub", blocking=True,
+                       partitions_def=batch_partitions,
                        description="Per batch: personas in the batch = hub rows + dedup log "
                        "rows, and both match the ledger's figures."),
         AssetCheckSpec("hub_unique_ids", asset="persona_hub", blocking=True,
+                       partitions_def=batch_partitions,
                        description="No persona appears twice in the hub."),
         AssetCheckSpec("hub_no_near_duplicates", asset="persona_hub", blocking=True,
+                       partitions_def=batch_partitions,
                        description="Exact all-pairs Jaccard on a consistent sample of the hub "
                        "(near-duplicates are sampled together) finds no pair at the "
                        "threshold."),
         AssetCheckSpec("hub_no_pii", asset="persona_hub", blocking=True,
+                       partitions_def=batch_partitions,
                        description="A second PII detector (other patterns and a card "
                        "checksum) finds nothing in the batches curated by this run."),
         AssetCheckSpec("hub_no_embedding_near_duplicates", asset="persona_hub",
+                       partitions_def=batch_partitions,
                        description="A sample of hub vectors against every hub vector by exact "
                        "cosine: pairs at the threshold (IVF may miss some)."),
     ],

@@ -53,7 +53,9 @@ class ExportConfig(Config):
     automation_condition=batch_condition(),
     group_name="export",
     kinds={"parquet", "json"},
-    check_specs=[AssetCheckSpec("export_matches_warehouse", asset="dataset_export",
+    check_specs=[AssetCheckSpec(
+            "export_matches_warehouse", asset="dataset_export",
+            partitions_def=domain_batch_partitions,
                                 blocking=True,
                                 description="The files parse and hold exactly the valid rows.")],
 )

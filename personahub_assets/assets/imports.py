@@ -54,7 +54,9 @@ def persona_field_of(path: str, start: int, stop, configured: str) -> str:
     group_name="personas",
     kinds={"duckdb", "python"},
     automation_condition=batch_condition(),
-    check_specs=[AssetCheckSpec("imports_accounted", asset="imported_personas", blocking=True,
+    check_specs=[AssetCheckSpec(
+            "imports_accounted", asset="imported_personas",
+            partitions_def=batch_partitions, blocking=True,
                                 description="Every record read is kept or rejected.")],
 )
 def imported_personas(

@@ -71,7 +71,9 @@ def _read_part(path: str, start: int, stop, config: IngestConfig):
     group_name="ingestion",
     kinds={"duckdb", "python"},
     automation_condition=batch_condition(),
-    check_specs=[AssetCheckSpec("documents_accounted", asset="web_documents", blocking=True,
+    check_specs=[AssetCheckSpec(
+            "documents_accounted", asset="web_documents",
+            partitions_def=batch_partitions, blocking=True,
                                 description="Every record read is kept or rejected, "
                                             "and the warehouse holds exactly those rows.")],
 )

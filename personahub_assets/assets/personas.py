@@ -128,9 +128,13 @@ def _persona_metadata(kept, rejected, results) -> dict[str, Any]:
     group_name="personas",
     kinds={"duckdb", "llm", SETTINGS.llm_backend},
     check_specs=[
-        AssetCheckSpec("text_personas_accounted", asset="text_personas", blocking=True,
+        AssetCheckSpec(
+            "text_personas_accounted", asset="text_personas",
+            partitions_def=batch_partitions, blocking=True,
                        description="Every model call became a kept or a rejected persona."),
-        AssetCheckSpec("text_personas_provenance", asset="text_personas", blocking=True,
+        AssetCheckSpec(
+            "text_personas_provenance", asset="text_personas",
+            partitions_def=batch_partitions, blocking=True,
                        description="Every persona records backend, model, template and params."),
     ],
 )
@@ -194,9 +198,13 @@ def text_personas(
     group_name="personas",
     kinds={"duckdb", "llm", SETTINGS.llm_backend},
     check_specs=[
-        AssetCheckSpec("relation_personas_accounted", asset="relation_personas", blocking=True,
+        AssetCheckSpec(
+            "relation_personas_accounted", asset="relation_personas",
+            partitions_def=batch_partitions, blocking=True,
                        description="Every model call became a kept or a rejected persona."),
-        AssetCheckSpec("relation_lineage_complete", asset="relation_personas", blocking=True,
+        AssetCheckSpec(
+            "relation_lineage_complete", asset="relation_personas",
+            partitions_def=batch_partitions, blocking=True,
                        description="Every related persona names an existing parent one hop up."),
     ],
 )

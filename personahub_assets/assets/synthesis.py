@@ -55,9 +55,13 @@ class SynthesisConfig(Config):
     group_name="synthesis",
     kinds={"duckdb", "llm", SETTINGS.llm_backend},
     check_specs=[
-        AssetCheckSpec("samples_provenance", asset="synthetic_data", blocking=True,
+        AssetCheckSpec(
+            "samples_provenance", asset="synthetic_data",
+            partitions_def=domain_batch_partitions, blocking=True,
                        description="Every sample records persona, template, model and params."),
-        AssetCheckSpec("samples_valid_rate", asset="synthetic_data",
+        AssetCheckSpec(
+            "samples_valid_rate", asset="synthetic_data",
+            partitions_def=domain_batch_partitions,
                        description="Share of samples that pass the domain's validation."),
     ],
 )

@@ -43,7 +43,9 @@ class MathVerificationConfig(Config):
     automation_condition=batch_condition(),
     group_name="quality",
     kinds={"duckdb", "llm", SETTINGS.llm_backend},
-    check_specs=[AssetCheckSpec("every_problem_solved_k_times", asset="math_verification",
+    check_specs=[AssetCheckSpec(
+            "every_problem_solved_k_times", asset="math_verification",
+            partitions_def=batch_partitions,
                                 blocking=True,
                                 description="Each valid math problem has k solutions and one "
                                             "vote.")],

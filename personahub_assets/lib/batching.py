@@ -181,7 +181,10 @@ def plan_batches(files: Iterable[IncomingFile], max_records: int,
 
 def slice_file(path: str, content_hash: str, records: int, max_records: int,
                kind: str = DOCUMENTS) -> list[BatchSpec]:
-    """A large file as batches of ``max_records`` consecutive records each."""
+    """A large file as batches of ``max_records`` consecutive records each (a file that fits
+    in one batch is one batch of the whole file, the same batch as when it is grouped)."""
+    if records <= max_records:
+        return [BatchSpec(kind, (FilePart(path, content_hash),), records)]
     return [BatchSpec(kind, (FilePart(path, content_hash, start, min(start + max_records,
                                                                      records)),),
                       min(max_records, records - start))
