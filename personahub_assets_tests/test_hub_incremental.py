@@ -287,3 +287,47 @@ def test_checks_see_what_the_filters_missed(tmp_path):
     assert hub.pairs_at_or_above([t for _, t in sample], 0.9)
     broken = hub.ledger_accounting(wh.session)
     assert [r["batch"] for r in broken] == [victim["batch"]]
+
+
+def test_asset_curates_in_sequence_order_and_retraction_reaches_dagster(tmp_path):
+    from dagster import DagsterInstance, materialize
+
+    from personahub_assets.definitions import ASSETS
+    from personahub_assets.partitions import BATCHES
+    from personahub_assets.resources.embeddings import EmbeddingsResource
+    from personahub_assets.resources.llm import LLMResource
+    from personahub_assets.retract import retract
+    from personahub_assets_tests.batch_helpers import empty_batch
+
+    wh = WarehouseResource(path=str(tmp_path / "w.duckdb"))
+    rows = make_corpus(90, 4)
+    with DagsterInstance.ephemeral() as instance:
+        keys = [empty_batch(wh, instance, f"set{k}") for k in range(3)]
+        wh.replace_partition("personas", {}, to_arrow("personas", [
+            {**r, "batch": keys[i // 30]} for i, r in enumerate(rows)]))
+        resources = {"warehouse": wh, "embeddings": EmbeddingsResource(),
+                     "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
+        config = {"ops": {"persona_hub": {"config": {"embedding_dedup": False}}}}
+        # the last batch first: it curates all three, in sequence order
+        result = materialize(ASSETS, selection=["persona_hub"], partition_key=keys[2],
+                             resources=resources, instance=instance, run_config=config)
+        assert result.success
+        assert all(e.passed for e in result.get_asset_check_evaluations())
+        meta = result.asset_materializations_for_node("persona_hub")[0].metadata
+        assert meta["curated_by_this_run"].value == keys
+        assert [r["batch"] for r in wh.rows("SELECT batch FROM hub_ledger ORDER BY seq")] \
+            == keys
+        # an earlier batch's run finds it curated and only reports
+        result = materialize(ASSETS, selection=["persona_hub"], partition_key=keys[0],
+                             resources=resources, instance=instance, run_config=config)
+        assert result.success
+        assert result.asset_materializations_for_node("persona_hub")[0].metadata[
+            "curated_by_this_run"].value == []
+        retraction = retract(keys[1], wh, EmbeddingsResource(), instance,
+                             str(tmp_path / "exports"))
+        assert keys[1] not in instance.get_dynamic_partitions(BATCHES)
+        assert retraction.replayed == [keys[2]]
+        assert hub.ledger_accounting(wh.session) == []
+        result = materialize(ASSETS, selection=["persona_hub"], partition_key=keys[2],
+                             resources=resources, instance=instance, run_config=config)
+        assert result.success and all(e.passed for e in result.get_asset_check_evaluations())
