@@ -647,6 +647,18 @@ def hub_snapshot(session: Session) -> dict[str, list[tuple]]:
     return out
 
 
+def hub_fingerprint(session: Session) -> dict[str, tuple[int, int]]:
+    """Row count and an order-free checksum of every hub table (for large hubs)."""
+    out = {}
+    with session() as conn:
+        for table in HUB_TABLES:
+            columns = [f'"{c}"' for c in TABLES[table].names if c != "curated_at"]
+            out[table] = tuple(conn.execute(
+                f'SELECT count(*), coalesce(sum(hash({", ".join(columns)})), 0) '
+                f'FROM "{table}"').fetchone())
+    return out
+
+
 # --------------------------------------------------------------------------------------------
 # retraction
 
