@@ -56,6 +56,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="100k personas as 10 batches")
     parser.add_argument("--n", type=int, default=None)
     parser.add_argument("--batch", type=int, default=10_000)
+    parser.add_argument("--ivf-min-hub", type=int, default=None,
+                        help="hub size at which the IVF index is trained (default: 20,000 "
+                        "with --quick, else the asset's 100,000)")
+    parser.add_argument("--nlist", type=int, default=None)
+    parser.add_argument("--nprobe", type=int, default=16)
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/incremental.json"))
     args = parser.parse_args()
     n = args.n or (100_000 if args.quick else 1_000_000)
@@ -64,7 +69,11 @@ def main() -> None:
     from personahub_assets.lib.embeddings import StaticEncoder
     from personahub_assets.resources.warehouse import WarehouseResource
 
-    settings = hub.HubSettings(encoder="static")
+    ivf_min_hub = args.ivf_min_hub if args.ivf_min_hub is not None else (
+        20_000 if args.quick else 100_000)
+    settings = hub.HubSettings(encoder="static", ivf_min_hub=ivf_min_hub,
+                               ivf_nlist=args.nlist or (256 if args.quick else 1024),
+                               ivf_nprobe=args.nprobe)
     encoder = StaticEncoder(use_multiprocessing=False)
     started = time.perf_counter()
     load_start = os.getloadavg()
@@ -102,8 +111,7 @@ def main() -> None:
         "hub_incremental_total_seconds": round(sum(adds), 1),
         "hub_first_add_seconds": round(adds[0], 2),
         "hub_settings": json.loads(settings.to_json()),
-        "hub_command": "python benchmarks/incremental_hub.py" + (" --quick" if args.quick
-                                                                  else ""),
+        "hub_command": "python " + " ".join(["benchmarks/incremental_hub.py", *sys.argv[1:]]),
         "hub_date": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
         "hub_machine": {**describe(),
                         "load_average_at_start": [round(x, 2) for x in load_start],
