@@ -441,15 +441,19 @@ def curate_batch(session: Session, batch: str, seq: int, settings: HubSettings,
         if encoder is None:
             raise ValueError("embedding_dedup is on but no encoder was given")
         with session() as conn:
-            stored = conn.execute("SELECT persona_id, list, vector FROM hub_vectors ORDER BY "
-                                  "seq, pos").to_arrow_table()
+            # Sorted here rather than in DuckDB: sorting wide rows costs more than the read.
+            stored = conn.execute("SELECT persona_id, seq, pos, list, vector FROM hub_vectors"
+                                  ).to_arrow_table()
             centroid_rows = conn.execute("SELECT vector FROM hub_index WHERE kind = 'ivf' "
                                          "ORDER BY row").to_arrow_table()
-        hub = HubVectors(_vectors_of(stored["vector"]))
-        hub_ids = stored["persona_id"].to_pylist()
+        order = np.lexsort((stored["pos"].to_numpy(), stored["seq"].to_numpy()))
+        hub = HubVectors(_vectors_of(stored["vector"])[order])
+        hub_ids = stored["persona_id"].take(order).to_pylist()
+        stored_lists = stored["list"].to_numpy(zero_copy_only=False)[order]
+        del stored
         if len(centroid_rows):
             hub.centroids = _vectors_of(centroid_rows["vector"])
-            hub.lists = stored["list"].to_numpy(zero_copy_only=False).astype(np.int32)
+            hub.lists = stored_lists.astype(np.int32)
         elif settings.ivf_min_hub and len(hub.vectors) >= settings.ivf_min_hub:
             trained = hub.centroids = train_centroids(hub.vectors, settings.ivf_nlist,
                                                       settings.seed)
@@ -473,7 +477,6 @@ def curate_batch(session: Session, batch: str, seq: int, settings: HubSettings,
         keep_rows = [j for j in range(len(after_minhash)) if j not in gone]
         kept = [after_minhash[j] for j in keep_rows]
         new_vectors = new_vectors[keep_rows]
-        del hub_ids
     outcome.kept = len(kept)
     outcome.seconds["embedding"] = time.perf_counter() - clock
 
@@ -540,7 +543,7 @@ def curate_batch(session: Session, batch: str, seq: int, settings: HubSettings,
             conn.unregister("kept_ids")
             if trained is not None:
                 conn.register("relisted", pa.table({
-                    "persona_id": stored["persona_id"],
+                    "persona_id": pa.array(hub_ids, pa.string()),
                     "list": pa.array(hub.lists, pa.int32())}))
                 conn.execute("UPDATE hub_vectors SET list = r.list FROM relisted r "
                              "WHERE hub_vectors.persona_id = r.persona_id")
