@@ -42,6 +42,7 @@ from personahub_assets.lib.embeddings import (
     Encoder,
     _ExactKept,
     _resolve_block,
+    _single_threaded_blas,
     _spherical_kmeans,
     normalize,
 )
@@ -226,19 +227,22 @@ def search_hub(hub: HubVectors, queries: np.ndarray, threshold: float, nprobe: i
     askers = np.repeat(np.arange(n), probes)[order]
     lists = flat[order]
     edges = np.flatnonzero(np.diff(lists)) + 1
-    for begin, end in zip(np.r_[0, edges].tolist(), np.r_[edges, len(lists)].tolist(),
-                          strict=True):
-        target = int(lists[begin])
-        ids = members[bounds[target]:bounds[target + 1]]
-        if not len(ids):
-            continue
-        who = askers[begin:end]
-        sims = queries[who] @ hub.vectors[ids].T
-        arg = sims.argmax(axis=1)
-        top, found = sims[np.arange(len(who)), arg], ids[arg]
-        better = (top > best_sim[who]) | ((top == best_sim[who]) & (found < best_idx[who]))
-        best_sim[who[better]] = top[better]
-        best_idx[who[better]] = found[better]
+    # Many small products: a multithreaded BLAS spends longer synchronizing than computing.
+    with _single_threaded_blas():
+        for begin, end in zip(np.r_[0, edges].tolist(), np.r_[edges, len(lists)].tolist(),
+                              strict=True):
+            target = int(lists[begin])
+            ids = members[bounds[target]:bounds[target + 1]]
+            if not len(ids):
+                continue
+            who = askers[begin:end]
+            sims = queries[who] @ hub.vectors[ids].T
+            arg = sims.argmax(axis=1)
+            top, found = sims[np.arange(len(who)), arg], ids[arg]
+            better = (top > best_sim[who]) | ((top == best_sim[who])
+                                              & (found < best_idx[who]))
+            best_sim[who[better]] = top[better]
+            best_idx[who[better]] = found[better]
     miss = best_sim < threshold
     best_sim[miss], best_idx[miss] = -np.inf, -1
     return best_sim, best_idx
