@@ -8,6 +8,7 @@ path and the UI path are one path.
 
 from dagster import (
     AssetKey,
+    AssetRecordsFilter,
     AssetSelection,
     AutomationCondition,
     AutomationConditionSensorDefinition,
@@ -120,8 +121,8 @@ def nightly_synthesis_backfill(context: ScheduleEvaluationContext):
     """One run per batch whose synthesis partitions are missing (all its domains at once)."""
     from personahub_assets.partitions import domain_batch_partitions
 
-    done = context.instance.get_materialized_partitions(AssetKey("synthetic_data"))
-    curated = context.instance.get_materialized_partitions(AssetKey("persona_hub"))
+    done = materialized_partitions(context.instance, AssetKey("synthetic_data"))
+    curated = materialized_partitions(context.instance, AssetKey("persona_hub"))
     wanted = [k for k in domain_batch_partitions.get_partition_keys(
         dynamic_partitions_store=context.instance)
         if k.keys_by_dimension["batch"] in curated and k not in done]
@@ -130,6 +131,19 @@ def nightly_synthesis_backfill(context: ScheduleEvaluationContext):
     day = f"{context.scheduled_execution_time:%Y%m%d}"
     return [RunRequest(partition_key=key, run_key=f"nightly-{day}-{key}", tags=RUN_TAGS)
             for key in wanted]
+
+
+def materialized_partitions(instance, key: AssetKey, page: int = 1000) -> set[str]:
+    """Partition keys of an asset that have a materialization (public instance API only)."""
+    found: set[str] = set()
+    cursor = None
+    while True:
+        result = instance.fetch_materializations(AssetRecordsFilter(asset_key=key), limit=page,
+                                                 cursor=cursor)
+        found.update(r.partition_key for r in result.records if r.partition_key is not None)
+        if not result.has_more:
+            return found
+        cursor = result.cursor
 
 
 def register_incoming(warehouse: WarehouseResource, incoming=None,

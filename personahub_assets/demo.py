@@ -25,7 +25,7 @@ from collections import defaultdict  # noqa: E402
 from dagster import DagsterInstance  # noqa: E402
 
 from personahub_assets.automation import register_source  # noqa: E402
-from personahub_assets.definitions import build_resources, defs  # noqa: E402
+from personahub_assets.definitions import ASSETS, build_resources  # noqa: E402
 from personahub_assets.lib.batching import PERSONAS  # noqa: E402
 from personahub_assets.report import latest_check_results, write_html_report  # noqa: E402
 from personahub_assets.settings import SETTINGS  # noqa: E402
@@ -42,7 +42,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="document batches to cut the sample corpus into (default 2)")
     args = parser.parse_args(argv)
 
-    warehouse = build_resources(SETTINGS)["warehouse"]
+    resources = build_resources(SETTINGS)
+    warehouse = resources["warehouse"]
     with open(SAMPLE_DOCUMENTS, "rb") as fh:
         lines = sum(1 for _ in fh)
     per_batch = -(-lines // max(args.batches, 1))
@@ -50,7 +51,7 @@ def main(argv: list[str] | None = None) -> int:
                   + register_source(warehouse, SAMPLE_PERSONAS, kind=PERSONAS))
     start = time.perf_counter()
     with DagsterInstance.get() as instance:
-        report = run_update(defs, instance, warehouse)
+        report = run_update(ASSETS, resources, instance)
         report.registered = registered + report.registered
         elapsed = time.perf_counter() - start
         rows = latest_check_results(instance)

@@ -20,15 +20,18 @@ from dataclasses import dataclass, field
 
 from dagster import (
     AssetKey,
+    AssetsDefinition,
     AssetSelection,
     DagsterInstance,
     Definitions,
     evaluate_automation_conditions,
+    materialize,
 )
 
 from personahub_assets.automation import (
     MAX_RETRIES_TAG,
     ledger_keys,
+    materialized_partitions,
     partitions_to_add,
     register_incoming,
 )
@@ -37,6 +40,7 @@ from personahub_assets.resources.warehouse import RegisteredBatch, WarehouseReso
 from personahub_assets.settings import SETTINGS
 
 log = logging.getLogger("personahub_assets.update")
+RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 @dataclass
@@ -92,41 +96,55 @@ def sync_partitions(instance: DagsterInstance, warehouse: WarehouseResource) -> 
     return add
 
 
-def _execute(defs: Definitions, instance: DagsterInstance, assets: list[str],
-             partition: str | None, resources: dict, max_retries: int) -> RunOutcome:
-    """Execute one requested run to completion, retrying a failure ``max_retries`` times."""
-    job = defs.get_implicit_global_asset_job_def()
+def _execute(all_assets: list[AssetsDefinition], resources: dict, instance: DagsterInstance,
+             assets: list[str], partitions: list[str], max_retries: int) -> RunOutcome:
+    """Execute one requested run to completion, retrying a failure ``max_retries`` times.
+
+    Several partitions (a contiguous range: the domains of one batch) go into one run, as a
+    backfill would hand them to the assets' backfill policy.
+    """
     attempt = 0
+    partition = partitions[0] if len(partitions) == 1 else None
+    label = partitions[0] if partitions else None
+    if len(partitions) > 1:
+        label = f"{partitions[0]}...{partitions[-1]}"
     while True:
         attempt += 1
         tags = {MAX_RETRIES_TAG: str(max_retries), "personahub/driver": "update"}
+        if len(partitions) > 1:
+            tags[RANGE_START], tags[RANGE_END] = partitions[0], partitions[-1]
         if attempt > 1:
             tags["dagster/retry_number"] = str(attempt - 1)
-        result = job.execute_in_process(
-            instance=instance, partition_key=partition, raise_on_error=False, tags=tags,
-            asset_selection=[AssetKey(a) for a in assets],
-            run_config={"loggers": {"console": {"config": {"log_level": "INFO"}}}})
+        result = materialize(
+            all_assets, selection=[AssetKey(a) for a in assets], partition_key=partition,
+            instance=instance, resources=resources, tags=tags, raise_on_error=False)
         if result.success or attempt > max_retries:
-            return RunOutcome(assets, partition, result.success, attempt, result.run_id)
-        log.warning(f"{'+'.join(assets)}[{partition}] failed (run {result.run_id}); "
+            return RunOutcome(assets, label, result.success, attempt, result.run_id)
+        log.warning(f"{'+'.join(assets)}[{label}] failed (run {result.run_id}); "
                     f"retry {attempt}/{max_retries}")
 
 
-def run_update(defs: Definitions, instance: DagsterInstance, warehouse: WarehouseResource,
+def run_update(assets: list[AssetsDefinition], resources: dict, instance: DagsterInstance,
                select: list[str] | None = None, register: bool = True,
                max_retries: int | None = None, max_evaluations: int = 200,
-               incoming=None) -> UpdateReport:
-    """Register new incoming files, then evaluate and execute automation until it is idle."""
+               incoming=None, max_records: int | None = None) -> UpdateReport:
+    """Register new incoming files, then evaluate and execute automation until it is idle.
+
+    ``assets`` and ``resources`` are the code location's (the tests pass their own); the
+    conditions evaluated are the ones the assets carry.
+    """
+    warehouse = resources["warehouse"]
+    defs = Definitions(assets=assets, resources=resources)
     report = UpdateReport()
     if register:
-        report.registered = register_incoming(warehouse, incoming)
+        report.registered = register_incoming(warehouse, incoming, max_records)
     sync_partitions(instance, warehouse)
     selection = (AssetSelection.assets(*select).upstream() if select
                  else AssetSelection.all())
     retries = SETTINGS.max_retries if max_retries is None else max_retries
     cursor = None
-    graph = defs.resolve_asset_graph()
-    selected = selection.resolve(graph)
+    specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
+    selected = _upstream_closure(specs, select)
     started = time.perf_counter()
     while report.evaluations < max_evaluations:
         result = evaluate_automation_conditions(defs=defs, instance=instance,
@@ -139,38 +157,70 @@ def run_update(defs: Definitions, instance: DagsterInstance, warehouse: Warehous
         for key in sorted(selected, key=lambda k: k.to_user_string()):
             for partition in sorted(result.get_requested_partitions(key), key=str):
                 by_partition[partition].append(key.to_user_string())
-        for partition, assets in _in_batch_order(by_partition, warehouse):
-            outcome = _execute(defs, instance, assets, partition, {}, retries)
+        for names, partitions in _runs(by_partition, warehouse, specs, instance):
+            outcome = _execute(assets, resources, instance, names, partitions, retries)
             report.runs.append(outcome)
             done = len(report.runs)
             rate = done / max(time.perf_counter() - started, 1e-9)
-            log.info(f"[{done} runs, {rate * 60:.1f}/min] {'+'.join(assets)}[{partition}] "
+            log.info(f"[{done} runs, {rate * 60:.1f}/min] {'+'.join(names)}[{outcome.partition}] "
                      f"{'ok' if outcome.success else 'FAILED'}")
-    report.skipped = _unmaterialized(instance, graph, selected)
+    report.skipped = _unmaterialized(instance, specs, selected)
     return report
 
 
-def _in_batch_order(by_partition: dict, warehouse: WarehouseResource) -> list:
-    """Requested runs in batch sequence order, so earlier batches are ingested first."""
+def _upstream_closure(specs: dict, select: list[str] | None) -> set[AssetKey]:
+    """The selected assets and everything upstream of them (all assets when none named)."""
+    if not select:
+        return set(specs)
+    todo = [AssetKey(name) for name in select]
+    unknown = [k.to_user_string() for k in todo if k not in specs]
+    if unknown:
+        raise ValueError(f"unknown assets {unknown}; known: "
+                         f"{sorted(k.to_user_string() for k in specs)}")
+    seen: set[AssetKey] = set()
+    while todo:
+        key = todo.pop()
+        if key not in seen:
+            seen.add(key)
+            todo.extend(dep.asset_key for dep in specs[key].deps)
+    return seen
+
+
+def _runs(by_partition: dict, warehouse: WarehouseResource, specs: dict,
+          instance: DagsterInstance) -> list[tuple[list[str], list]]:
+    """Requested (assets, partitions) runs in batch sequence order, so earlier batches are
+    ingested first; the requested domains of one batch share a run when they form a
+    contiguous range of the domain x batch partitions."""
     seq = {r["batch"]: r["seq"] for r in warehouse.rows("SELECT batch, seq FROM batches")}
-
-    def order(item):
-        partition = item[0]
+    groups: dict[tuple, list] = defaultdict(list)
+    for partition, names in by_partition.items():
         batch = str(partition).split("|")[0] if partition is not None else ""
-        return (seq.get(batch, 0), str(partition))
+        multi = partition is not None and "|" in str(partition)
+        groups[(seq.get(batch, 0), batch, tuple(names), multi)].append(partition)
+    runs = []
+    for (_, _, names, multi), partitions in sorted(groups.items(), key=lambda g: g[0][:3]):
+        if not multi:
+            runs += [(list(names), [p]) for p in sorted(partitions, key=str)]
+            continue
+        order = [str(k) for k in specs[AssetKey(names[0])].partitions_def.get_partition_keys(
+            dynamic_partitions_store=instance)]
+        position = sorted(order.index(str(p)) for p in partitions)
+        if position == list(range(position[0], position[-1] + 1)):
+            runs.append((list(names), [order[i] for i in position]))
+        else:
+            runs += [(list(names), [order[i]]) for i in position]
+    return runs
 
-    return sorted(by_partition.items(), key=order)
 
-
-def _unmaterialized(instance: DagsterInstance, graph, selected) -> dict[str, list[str]]:
+def _unmaterialized(instance: DagsterInstance, specs: dict, selected) -> dict[str, list[str]]:
     """Partitions of the selected assets that exist but were never materialized."""
     out = {}
     for key in sorted(selected, key=lambda k: k.to_user_string()):
-        node = graph.get(key)
-        if node.partitions_def is None:
+        partitions_def = specs[key].partitions_def
+        if partitions_def is None:
             continue
-        every = node.partitions_def.get_partition_keys(dynamic_partitions_store=instance)
-        done = instance.get_materialized_partitions(key)
+        every = partitions_def.get_partition_keys(dynamic_partitions_store=instance)
+        done = materialized_partitions(instance, key)
         out[key.to_user_string()] = [str(k) for k in every if str(k) not in done]
     return out
 
@@ -182,12 +232,11 @@ def main(argv: list[str] | None = None) -> int:
                         help="comma-separated assets to stop at (with everything upstream)")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(message)s")
-    from personahub_assets.definitions import build_resources, defs
+    from personahub_assets.definitions import ASSETS, build_resources
 
     select = [a.strip() for a in args.select.split(",") if a.strip()] or None
-    warehouse = build_resources(SETTINGS)["warehouse"]
     with DagsterInstance.get() as instance:
-        report = run_update(defs, instance, warehouse, select=select)
+        report = run_update(ASSETS, build_resources(SETTINGS), instance, select=select)
     sys.stdout.write(report.summary() + "\n")
     return 1 if report.failed else 0
 

@@ -5,4 +5,6 @@ import tempfile
 
 # Must run before personahub_assets.settings is imported by any test module.
 os.environ.setdefault("PERSONAHUB_DATA_DIR", tempfile.mkdtemp(prefix="personahub-test-"))
-os.environ.setdefault("PERSONAHUB_SHARDS", "2")
+# Automated runs honour these settings: keep the model's work in the tests small.
+os.environ.setdefault("PERSONAHUB_MAX_PERSONAS", "1")
+os.environ.setdefault("PERSONAHUB_HOPS", "1")

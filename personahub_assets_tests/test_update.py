@@ -4,9 +4,9 @@ import json
 from pathlib import Path
 
 import pytest
-from dagster import AssetKey, Definitions, instance_for_test
+from dagster import AssetKey, instance_for_test
 
-from personahub_assets.automation import SENSORS, register_source
+from personahub_assets.automation import materialized_partitions, register_source
 from personahub_assets.definitions import ASSETS
 from personahub_assets.lib.tables import TABLES
 from personahub_assets.prompts import DOMAINS
@@ -57,15 +57,14 @@ def world(tmp_path_factory):
     resources = {"warehouse": WarehouseResource(path=str(tmp / "warehouse.duckdb")),
                  "embeddings": EmbeddingsResource(),
                  "llm": LLMResource(cache_path=str(tmp / "cache.duckdb"))}
-    defs = Definitions(assets=ASSETS, sensors=SENSORS, resources=resources)
     with instance_for_test() as instance:
-        yield {"tmp": tmp, "incoming": incoming, "lines": lines, "defs": defs,
+        yield {"tmp": tmp, "incoming": incoming, "lines": lines, "resources": resources,
                "instance": instance, "wh": resources["warehouse"]}
 
 
 def _update(world, **kwargs):
-    return run_update(world["defs"], world["instance"], world["wh"],
-                      incoming=world["incoming"], **kwargs)
+    return run_update(ASSETS, world["resources"], world["instance"],
+                      incoming=world["incoming"], max_records=2, **kwargs)
 
 
 @pytest.mark.model
@@ -154,23 +153,23 @@ def test_a_failed_check_blocks_only_its_batch_and_a_failed_run_is_retried_then_r
     bad = batches[1]
     lossy = LosingWarehouse(path=wh.path, lose_batch=bad)
     resources["warehouse"] = lossy
-    defs = Definitions(assets=ASSETS, sensors=SENSORS, resources=resources)
     with instance_for_test() as instance:
         # A partition key added by hand in the UI, with no batch behind it: its runs fail.
         add_partitions(instance, ["d-000000000000"])
-        report = run_update(defs, instance, lossy, select=["persona_hub"], incoming=incoming,
-                            max_retries=1)
-        curated = instance.get_materialized_partitions(AssetKey("persona_hub"))
+        report = run_update(ASSETS, resources, instance, select=["persona_hub"],
+                            incoming=incoming, max_retries=1)
+        curated = materialized_partitions(instance, AssetKey("persona_hub"))
         assert curated == {batches[0], batches[2]}  # the other batches flowed past curation
-        failed = {(tuple(r.assets), r.partition, r.attempts) for r in report.failed}
-        assert (("imported_personas", "web_documents"), "d-000000000000", 2) in failed or \
-            any(p == "d-000000000000" and a == 2 for _, p, a in failed)
-        assert any(p == bad for _, p, _ in failed)  # the blocking check failed its step
+        # Both failed runs were retried once (max_retries=1), then reported: the bare key's
+        # (no batch behind it) and the bad batch's (its blocking accounting check failed).
+        assert {r.partition: r.attempts for r in report.failed} == {"d-000000000000": 2,
+                                                                     bad: 2}
         # Nothing ran past the failed check of the bad batch, and it is reported as skipped.
         assert bad in report.skipped["persona_hub"]
         assert "d-000000000000" in report.skipped["persona_hub"]
         # A second update requests nothing: failed partitions stay failed, visibly.
-        again = run_update(defs, instance, lossy, select=["persona_hub"], incoming=incoming)
+        again = run_update(ASSETS, resources, instance, select=["persona_hub"],
+                           incoming=incoming)
         assert again.runs == []
     text = report.summary()
     assert "FAILED" in text and "skipped" in text

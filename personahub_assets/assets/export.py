@@ -10,6 +10,7 @@ from dagster import (
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
+    BackfillPolicy,
     Config,
     MaterializeResult,
     MetadataValue,
@@ -51,6 +52,7 @@ class ExportConfig(Config):
           AssetDep("math_verification", partition_mapping=MultiToSingleDimensionPartitionMapping(
               partition_dimension_name="batch"))],
     automation_condition=batch_condition(),
+    backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=6),
     group_name="export",
     kinds={"parquet", "json"},
     check_specs=[AssetCheckSpec(
@@ -69,8 +71,50 @@ def dataset_export(
     Math rows also carry the majority answer of the verification solvers, its vote count and
     whether the problem is verified.
     """
-    keys = context.partition_key.keys_by_dimension
-    domain, batch = keys["domain"], keys["batch"]
+    exported, checks, extra = [], [], {}
+    for key in context.partition_keys:
+        dims = domain_batch_partitions.get_partition_key_from_str(str(key)).keys_by_dimension
+        rows, in_file, expected, files = _export_one(dims["domain"], dims["batch"], config,
+                                                     warehouse)
+        exported.append({"partition": str(key), "rows": len(rows), "in_file": in_file,
+                         "expected": expected,
+                         "verified": sum(bool(r.get("verified")) for r in rows)})
+        checks.append(in_file == expected == len(rows))
+        extra.update(files)
+        preview = rows[:5] if rows else []
+    if config.hub_repo:
+        token = os.environ.get("HF_TOKEN", "")
+        if not token:
+            raise ValueError("hub_repo is set but HF_TOKEN is not: set the token to push")
+        for domain in sorted({p["partition"].split("|")[1] for p in exported}):
+            repo = config.hub_repo.format(domain=domain)
+            extra[f"hub_url_{domain}"] = MetadataValue.url(
+                push_to_hub(Path(config.exports_dir) / domain, repo, token))
+    total = sum(p["rows"] for p in exported)
+    context.log.info(f"exported {total} samples in {len(exported)} partitions")
+    return MaterializeResult(
+        metadata={
+            "dagster/row_count": total,
+            "rows": total,
+            "verified_rows": sum(p["verified"] for p in exported),
+            "partitions_in_run": len(exported),
+            **extra,
+            "per_partition": MetadataValue.md(markdown.table(
+                exported, ["partition", "rows", "in_file", "verified"])),
+            "preview": MetadataValue.md(markdown.table(
+                preview, ["input persona", "synthesized text"], max_chars=200)),
+        },
+        check_results=[AssetCheckResult(
+            check_name="export_matches_warehouse", passed=all(checks),
+            severity=AssetCheckSeverity.ERROR,
+            metadata={"rows_in_jsonl": sum(p["in_file"] for p in exported),
+                      "valid_rows_in_warehouse": sum(p["expected"] for p in exported)})],
+    )
+
+
+def _export_one(domain: str, batch: str, config: ExportConfig, warehouse: WarehouseResource):
+    """Write one domain x batch partition's files; (rows, rows in the file, valid rows in the
+    warehouse, file metadata)."""
     samples = warehouse.rows(
         "SELECT s.*, a.answer AS verified_answer, a.votes AS answer_votes, "
         "coalesce(a.verified, false) AS verified FROM synthetic_samples s "
@@ -87,35 +131,11 @@ def dataset_export(
     expected = warehouse.scalar(
         "SELECT count(*) FROM synthetic_samples WHERE domain = ? AND batch = ? AND valid",
         [domain, batch])
-    extra: dict = {}
-    if rows:
-        schema = release_schema(TABLES["synthetic_samples"], with_math=domain == "math")
-        paths = write_dataset(rows, directory, batch, schema)
-        in_file = count_jsonl(paths["jsonl"])
-        extra = {"jsonl": MetadataValue.path(str(paths["jsonl"])),
-                 "parquet": MetadataValue.path(str(paths["parquet"]))}
-    else:
+    if not rows:
         remove_dataset_files(directory, batch)
-        in_file = 0
-    verified = sum(bool(r.get("verified")) for r in rows)
-    if config.hub_repo:
-        token = os.environ.get("HF_TOKEN", "")
-        if not token:
-            raise ValueError("hub_repo is set but HF_TOKEN is not: set the token to push")
-        repo = config.hub_repo.format(domain=domain)
-        extra["hub_url"] = MetadataValue.url(push_to_hub(directory, repo, token))
-    context.log.info(f"exported {len(rows)} {domain} samples of batch {batch} to {directory}")
-    return MaterializeResult(
-        metadata={
-            "dagster/row_count": len(rows),
-            "rows": len(rows),
-            **({"verified_rows": verified} if domain == "math" else {}),
-            **extra,
-            "preview": MetadataValue.md(markdown.table(
-                rows[:5], ["input persona", "synthesized text"], max_chars=200)),
-        },
-        check_results=[AssetCheckResult(
-            check_name="export_matches_warehouse", passed=in_file == expected == len(rows),
-            severity=AssetCheckSeverity.ERROR,
-            metadata={"rows_in_jsonl": in_file, "valid_rows_in_warehouse": expected})],
-    )
+        return rows, 0, expected, {}
+    schema = release_schema(TABLES["synthetic_samples"], with_math=domain == "math")
+    paths = write_dataset(rows, directory, batch, schema)
+    return rows, count_jsonl(paths["jsonl"]), expected, {
+        f"jsonl_{domain}": MetadataValue.path(str(paths["jsonl"])),
+        f"parquet_{domain}": MetadataValue.path(str(paths["parquet"]))}
