@@ -40,7 +40,7 @@ from personahub_assets.lib.batching import (
     slice_file,
 )
 from personahub_assets.lib.ids import stable_hash
-from personahub_assets.partitions import BATCHES, batch_partitions
+from personahub_assets.partitions import BATCHES, batch_partitions, domain_batch_partitions
 from personahub_assets.resources.warehouse import RegisteredBatch, WarehouseResource
 from personahub_assets.settings import SETTINGS
 
@@ -71,12 +71,16 @@ def batch_condition() -> AutomationCondition:
             & ac.all_deps_blocking_checks_passed()).with_label("batch_eager")
 
 
-# Automation: GPU-bound stages get their own sensor, so a user can switch them off in the UI
-# and run them in a nightly window instead (nightly_synthesis_backfill below).
-MODEL_STAGES = AssetSelection.assets("synthetic_data", "math_verification")
+# Automation: the model-bound stages (synthesis, instruction responses, the judge, persona
+# attributes) have their own sensor, so a user can switch them off in the UI and synthesize in a
+# nightly window instead (nightly_synthesis_backfill below); math verification and export
+# follow each synthesized batch through the main sensor.
+MODEL_STAGES = AssetSelection.assets("synthetic_data")
+MODEL_SENSOR_TARGET = MODEL_STAGES | AssetSelection.assets(
+    "persona_attributes", "instruction_responses", "sample_quality")
 automation_sensor = AutomationConditionSensorDefinition(
     "automation_sensor",
-    target=AssetSelection.all() - MODEL_STAGES,
+    target=AssetSelection.all() - MODEL_SENSOR_TARGET,
     default_status=DefaultSensorStatus.RUNNING,
     run_tags=RUN_TAGS,
     description="Moves every batch from ingestion to curation and export as soon as its "
@@ -84,12 +88,12 @@ automation_sensor = AutomationConditionSensorDefinition(
 )
 synthesis_automation_sensor = AutomationConditionSensorDefinition(
     "synthesis_automation_sensor",
-    target=MODEL_STAGES,
+    target=MODEL_SENSOR_TARGET,
     default_status=DefaultSensorStatus.RUNNING,
     run_tags=RUN_TAGS,
-    description="Synthesis and math verification of every curated batch, as soon as it is "
-                "ready. Switch it off and nightly_synthesis_backfill on to run these model "
-                "stages only in a nightly window.",
+    description="Synthesis, instruction responses, judging and persona attributes of every "
+                "curated batch, as soon as it is ready. Switch it off and "
+                "nightly_synthesis_backfill on to synthesize only in a nightly window.",
 )
 
 ingest_job = define_asset_job(
@@ -105,8 +109,13 @@ curation_job = define_asset_job(
     description="Curate a batch into the persona hub.",
 )
 synthesis_job = define_asset_job(
-    "synthesis_job", selection=MODEL_STAGES,
-    description="Write and verify synthetic samples of batches (a backfill over domain x batch).",
+    "synthesis_job", selection=MODEL_STAGES, partitions_def=domain_batch_partitions,
+    description="Write the synthetic samples of a domain x batch partition.",
+)
+verification_job = define_asset_job(
+    "verification_job", selection=AssetSelection.assets("math_verification", "dataset_export"),
+    partitions_def=batch_partitions,
+    description="Verify a batch's math problems and export its valid samples.",
 )
 
 
@@ -118,9 +127,7 @@ synthesis_job = define_asset_job(
                 "samples yet. Switch synthesis_automation_sensor off when you switch this on.",
 )
 def nightly_synthesis_backfill(context: ScheduleEvaluationContext):
-    """One run per batch whose synthesis partitions are missing (all its domains at once)."""
-    from personahub_assets.partitions import domain_batch_partitions
-
+    """One run per synthesis partition (domain x batch) of a curated batch that is missing."""
     done = materialized_partitions(context.instance, AssetKey("synthetic_data"))
     curated = materialized_partitions(context.instance, AssetKey("persona_hub"))
     wanted = [k for k in domain_batch_partitions.get_partition_keys(
@@ -250,6 +257,6 @@ def register_batches():
     register_source_op()
 
 
-JOBS = [ingest_job, curation_job, synthesis_job, register_batches]
+JOBS = [ingest_job, curation_job, synthesis_job, verification_job, register_batches]
 SCHEDULES = [nightly_synthesis_backfill]
 SENSORS = [incoming_files_sensor, automation_sensor, synthesis_automation_sensor]

@@ -4,11 +4,14 @@ import os
 
 from dagster import Definitions, EnvVar
 
+from personahub_assets.assets.attributes import persona_attributes
 from personahub_assets.assets.curation import persona_hub
 from personahub_assets.assets.export import dataset_export
 from personahub_assets.assets.imports import imported_personas
 from personahub_assets.assets.ingestion import web_documents
+from personahub_assets.assets.judge import sample_quality
 from personahub_assets.assets.personas import relation_personas, text_personas
+from personahub_assets.assets.responses import instruction_responses
 from personahub_assets.assets.synthesis import synthetic_data
 from personahub_assets.assets.verification import math_verification
 from personahub_assets.automation import JOBS, SCHEDULES, SENSORS
@@ -19,7 +22,8 @@ from personahub_assets.retract import HUB_JOBS
 from personahub_assets.settings import SETTINGS, Settings
 
 ASSETS = [web_documents, text_personas, relation_personas, imported_personas, persona_hub,
-          synthetic_data, math_verification, dataset_export]
+          synthetic_data, math_verification, dataset_export,
+          persona_attributes, instruction_responses, sample_quality]
 
 
 API_KEY_ENV = "PERSONAHUB_LLM_API_KEY"

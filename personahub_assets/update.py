@@ -40,7 +40,6 @@ from personahub_assets.resources.warehouse import RegisteredBatch, WarehouseReso
 from personahub_assets.settings import SETTINGS
 
 log = logging.getLogger("personahub_assets.update")
-RANGE_START, RANGE_END = "dagster/asset_partition_range_start", "dagster/asset_partition_range_end"
 
 
 @dataclass
@@ -97,30 +96,20 @@ def sync_partitions(instance: DagsterInstance, warehouse: WarehouseResource) -> 
 
 
 def _execute(all_assets: list[AssetsDefinition], resources: dict, instance: DagsterInstance,
-             assets: list[str], partitions: list[str], max_retries: int) -> RunOutcome:
-    """Execute one requested run to completion, retrying a failure ``max_retries`` times.
-
-    Several partitions (a contiguous range: the domains of one batch) go into one run, as a
-    backfill would hand them to the assets' backfill policy.
-    """
+             assets: list[str], partition: str | None, max_retries: int) -> RunOutcome:
+    """Execute one requested run to completion, retrying a failure ``max_retries`` times."""
     attempt = 0
-    partition = partitions[0] if len(partitions) == 1 else None
-    label = partitions[0] if partitions else None
-    if len(partitions) > 1:
-        label = f"{partitions[0]}...{partitions[-1]}"
     while True:
         attempt += 1
         tags = {MAX_RETRIES_TAG: str(max_retries), "personahub/driver": "update"}
-        if len(partitions) > 1:
-            tags[RANGE_START], tags[RANGE_END] = partitions[0], partitions[-1]
         if attempt > 1:
             tags["dagster/retry_number"] = str(attempt - 1)
         result = materialize(
             all_assets, selection=[AssetKey(a) for a in assets], partition_key=partition,
             instance=instance, resources=resources, tags=tags, raise_on_error=False)
         if result.success or attempt > max_retries:
-            return RunOutcome(assets, label, result.success, attempt, result.run_id)
-        log.warning(f"{'+'.join(assets)}[{label}] failed (run {result.run_id}); "
+            return RunOutcome(assets, partition, result.success, attempt, result.run_id)
+        log.warning(f"{'+'.join(assets)}[{partition}] failed (run {result.run_id}); "
                     f"retry {attempt}/{max_retries}")
 
 
@@ -157,8 +146,8 @@ def run_update(assets: list[AssetsDefinition], resources: dict, instance: Dagste
         for key in sorted(selected, key=lambda k: k.to_user_string()):
             for partition in sorted(result.get_requested_partitions(key), key=str):
                 by_partition[partition].append(key.to_user_string())
-        for names, partitions in _runs(by_partition, warehouse, specs, instance):
-            outcome = _execute(assets, resources, instance, names, partitions, retries)
+        for names, partition in _runs(by_partition, warehouse):
+            outcome = _execute(assets, resources, instance, names, partition, retries)
             report.runs.append(outcome)
             done = len(report.runs)
             rate = done / max(time.perf_counter() - started, 1e-9)
@@ -186,30 +175,17 @@ def _upstream_closure(specs: dict, select: list[str] | None) -> set[AssetKey]:
     return seen
 
 
-def _runs(by_partition: dict, warehouse: WarehouseResource, specs: dict,
-          instance: DagsterInstance) -> list[tuple[list[str], list]]:
-    """Requested (assets, partitions) runs in batch sequence order, so earlier batches are
-    ingested first; the requested domains of one batch share a run when they form a
-    contiguous range of the domain x batch partitions."""
+def _runs(by_partition: dict, warehouse: WarehouseResource) -> list[tuple[list[str], str]]:
+    """Requested (assets, partition) runs in batch sequence order, so earlier batches are
+    ingested first. One partition per run: Dagster 1.13 records a partitioned check's result
+    for single-partition runs only, and the conditions read those results."""
     seq = {r["batch"]: r["seq"] for r in warehouse.rows("SELECT batch, seq FROM batches")}
-    groups: dict[tuple, list] = defaultdict(list)
-    for partition, names in by_partition.items():
-        batch = str(partition).split("|")[0] if partition is not None else ""
-        multi = partition is not None and "|" in str(partition)
-        groups[(seq.get(batch, 0), batch, tuple(names), multi)].append(partition)
-    runs = []
-    for (_, _, names, multi), partitions in sorted(groups.items(), key=lambda g: g[0][:3]):
-        if not multi:
-            runs += [(list(names), [p]) for p in sorted(partitions, key=str)]
-            continue
-        order = [str(k) for k in specs[AssetKey(names[0])].partitions_def.get_partition_keys(
-            dynamic_partitions_store=instance)]
-        position = sorted(order.index(str(p)) for p in partitions)
-        if position == list(range(position[0], position[-1] + 1)):
-            runs.append((list(names), [order[i] for i in position]))
-        else:
-            runs += [(list(names), [order[i]]) for i in position]
-    return runs
+
+    def order(item):
+        batch = str(item[0]).split("|")[0] if item[0] is not None else ""
+        return (seq.get(batch, 0), str(item[0]))
+
+    return [(names, partition) for partition, names in sorted(by_partition.items(), key=order)]
 
 
 def _unmaterialized(instance: DagsterInstance, specs: dict, selected) -> dict[str, list[str]]:

@@ -5,7 +5,7 @@ import json
 from pathlib import Path
 
 import pytest
-from dagster import materialize
+from dagster import instance_for_test, materialize
 
 from personahub_assets.definitions import ASSETS
 from personahub_assets.lib.cleaning import normalize_whitespace
@@ -13,6 +13,7 @@ from personahub_assets.lib.validation import echoes_instruction
 from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
+from personahub_assets_tests.batch_helpers import register
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data/sample/web_documents.jsonl"
 INJECTION = (
@@ -58,14 +59,17 @@ def test_bad_input_corpus(tmp_path):
     wh = WarehouseResource(path=str(tmp_path / "w.duckdb"))
     resources = {"warehouse": wh, "embeddings": EmbeddingsResource(),
                  "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
-    for shard in ("0", "1"):
-        result = materialize(
-            ASSETS, selection=["web_documents", "text_personas"], partition_key=shard,
-            resources=resources,
-            run_config={"ops": {"web_documents": {"config": {"source": str(corpus)}}}})
-        assert result.success
-        assert all(ev.passed or ev.severity.value == "WARN"
-                   for ev in result.get_asset_check_evaluations())
+    with instance_for_test() as instance:
+        # The corpus file is cut into two slices; the HTML page is a batch of its own.
+        batches = register(wh, instance, corpus, max_records=5)
+        assert len(batches) == 3
+        for batch in batches:
+            result = materialize(
+                ASSETS, selection=["web_documents", "text_personas"], partition_key=batch,
+                instance=instance, resources=resources)
+            assert result.success
+            assert all(ev.passed or ev.severity.value == "WARN"
+                       for ev in result.get_asset_check_evaluations())
 
     by_url = {r["url"]: r["reason"] for r in wh.rows(
         "SELECT url, reason FROM rejected_documents WHERE url IS NOT NULL")}

@@ -1,7 +1,8 @@
 """Several runs at once through Dagster's multiprocess executor, one of them a backfill-shaped
-range of synthesis partitions, all writing the same warehouse and model cache: every run
-succeeds, no DuckDB lock error reaches the user, no row is lost or doubled. The personas carry
-SQL- and template-shaped text, which must be stored verbatim and never executed.
+range of synthesis partitions across two batches, all writing the same warehouse and model
+cache: every run succeeds, no DuckDB lock error reaches the user, no row is lost or doubled.
+The personas carry SQL- and template-shaped text, which must be stored verbatim and never
+executed.
 """
 
 import json
@@ -14,7 +15,11 @@ from pathlib import Path
 import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus
 
+from personahub_assets.automation import register_source
+from personahub_assets.lib.batching import PERSONAS
 from personahub_assets.lib.tables import TABLES
+from personahub_assets.partitions import BATCHES
+from personahub_assets.resources.warehouse import WarehouseResource
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -28,56 +33,86 @@ HOSTILE = [
     "A harbour pilot in Rotterdam who guides container ships through the port at night and "
     "keeps a log of every tide",
 ]
-# Four runs at once: two synthesis runs (one a range, as a backfill launches it), one single
-# synthesis partition and one ingestion partition.
-RANGE = ("math|0", "reasoning|1")  # math|0, math|1, reasoning|0, reasoning|1
+# Four runs at once: three synthesis runs (one a range across two batches, as a backfill
+# launches it) and one ingestion partition.
 LOCK_ERRORS = ("Could not set lock", "database is locked", "Conflicting lock",
                "IO Error: Could not", "TransactionContext Error")
+# A job over synthetic_data alone, partitioned like it, as a backfill of that asset runs (the
+# package's synthesis_job also selects math_verification, whose partitions differ).
+RANGE_LOCATION = """
+from dagster import Definitions, define_asset_job
+from personahub_assets.definitions import ASSETS, build_resources
+from personahub_assets.partitions import domain_batch_partitions
+from personahub_assets.settings import SETTINGS
+
+synthesis_range = define_asset_job("synthesis_range", selection=["synthetic_data"],
+                                   partitions_def=domain_batch_partitions)
+defs = Definitions(assets=ASSETS, jobs=[synthesis_range], resources=build_resources(SETTINGS))
+"""
 
 
 def _env(tmp: Path) -> dict[str, str]:
     env = {**os.environ, "DAGSTER_HOME": str(tmp / "home"), "PERSONAHUB_DATA_DIR":
-           str(tmp / "data"), "PERSONAHUB_SHARDS": "2",
-           "PERSONAHUB_SOURCE": str(tmp / "corpus.jsonl")}
+           str(tmp / "data")}
     env.pop("PERSONAHUB_FAULT_INJECT", None)
     return env
 
 
-def _dagster(*args: str) -> list[str]:
-    return [str(Path(sys.executable).parent / "dagster"), *args,
-            "-m", "personahub_assets.definitions"]
+def _dagster(*args: str, location: tuple[str, ...] = ("-m", "personahub_assets.definitions")
+             ) -> list[str]:
+    return [str(Path(sys.executable).parent / "dagster"), *args, *location]
+
+
+def _register(tmp: Path) -> tuple[list[str], str]:
+    """The hostile personas as two persona-set batches and the corpus as a document batch,
+    registered in the warehouse and added to the instance (as the incoming sensor does)."""
+    warehouse = WarehouseResource(path=str(tmp / "data" / "warehouse.duckdb"))
+    persona_batches = []
+    for n, personas in enumerate((HOSTILE[:2], HOSTILE[2:])):
+        path = tmp / f"personas{n}.jsonl"
+        path.write_text("".join(json.dumps({"persona": p}) + "\n" for p in personas))
+        persona_batches += [b.key for b in register_source(warehouse, str(path),
+                                                           kind=PERSONAS)]
+    [documents] = [b.key for b in register_source(warehouse, str(tmp / "corpus.jsonl"))]
+    with DagsterInstance.from_config(str(tmp / "home")) as instance:
+        instance.add_dynamic_partitions(BATCHES, [*persona_batches, documents])
+    return persona_batches, documents
 
 
 @pytest.mark.model
 def test_concurrent_multiprocess_runs_and_a_backfill_lose_nothing(tmp_path):
     (tmp_path / "home").mkdir()
+    (tmp_path / "data").mkdir()
     shutil.copy(ROOT / "dagster.yaml", tmp_path / "home" / "dagster.yaml")
-    (tmp_path / "personas.jsonl").write_text(
-        "".join(json.dumps({"persona": p}) + "\n" for p in HOSTILE))
     (tmp_path / "corpus.jsonl").write_text("".join(json.dumps(
         {"url": f"https://example.org/{i}", "text": f"Entry {i}: {HOSTILE[i % 4]}. " * 6}) + "\n"
         for i in range(6)))
+    (first, second), documents = _register(tmp_path)
     env = _env(tmp_path)
-    (tmp_path / "imports.yaml").write_text(json.dumps({"ops": {"imported_personas": {
-        "config": {"sources": [str(tmp_path / "personas.jsonl")]}}}}))
-    subprocess.run(_dagster("job", "execute", "-j", "curation_job", "-c",
-                            str(tmp_path / "imports.yaml")), env=env, check=True,
-                   capture_output=True, timeout=300)
+    for batch in (first, second):  # import and curate each persona set
+        subprocess.run(_dagster("asset", "materialize", "--select",
+                                "imported_personas,persona_hub", "--partition", batch),
+                       env=env, check=True, capture_output=True, timeout=300, cwd=ROOT)
 
     (tmp_path / "synth.yaml").write_text(json.dumps(
         {"ops": {"synthetic_data": {"config": {"max_personas": 0}}}}))
-    synth = ("job", "execute", "-j", "synthesis_job", "-c", str(tmp_path / "synth.yaml"),
-             "--tags")
+    (tmp_path / "range_location.py").write_text(RANGE_LOCATION)
+    # A range of multi-dimensional partitions is a rectangle: batches first..second times
+    # domains npc..tool.
+    in_range = [f"{b}|{d}" for b in (first, second) for d in ("npc", "tool")]
+    singles = [f"{second}|math", f"{first}|reasoning"]
     commands = [
-        _dagster(*synth, json.dumps({"dagster/asset_partition_range_start": RANGE[0],
-                                     "dagster/asset_partition_range_end": RANGE[1]})),
-        _dagster(*synth, json.dumps({"dagster/partition": "tool|1"})),
-        _dagster(*synth, json.dumps({"dagster/partition": "npc|0"})),
-        _dagster("asset", "materialize", "--select", "web_documents", "--partition", "1"),
+        _dagster("job", "execute", "-j", "synthesis_range", "-c", str(tmp_path / "synth.yaml"),
+                 "--tags", json.dumps({"dagster/asset_partition_range_start": in_range[0],
+                                       "dagster/asset_partition_range_end": in_range[-1]}),
+                 location=("-f", str(tmp_path / "range_location.py"))),
+        *[_dagster("asset", "materialize", "--select", "synthetic_data", "--partition", key,
+                   "-c", str(tmp_path / "synth.yaml")) for key in singles],
+        _dagster("asset", "materialize", "--select", "web_documents", "--partition", documents),
     ]
     logs = [open(tmp_path / f"run{i}.log", "w+") for i in range(len(commands))]  # noqa: SIM115
     try:
-        procs = [subprocess.Popen(c, env=env, stdout=log, stderr=subprocess.STDOUT)
+        procs = [subprocess.Popen(c, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT)
                  for c, log in zip(commands, logs, strict=True)]
         codes = [p.wait(600) for p in procs]
         output = []
@@ -94,7 +129,7 @@ def test_concurrent_multiprocess_runs_and_a_backfill_lose_nothing(tmp_path):
     # Every run succeeded, each step in a child process of the run (the multiprocess executor).
     instance = DagsterInstance.from_config(str(tmp_path / "home"))
     runs = instance.get_runs()
-    assert len(runs) == 5 and all(r.status == DagsterRunStatus.SUCCESS for r in runs)
+    assert len(runs) == 6 and all(r.status == DagsterRunStatus.SUCCESS for r in runs)
     for run in runs:
         engine = [r.event_log_entry for r in instance.get_records_for_run(
             run.run_id, of_type=DagsterEventType.ENGINE_EVENT).records]
@@ -106,7 +141,7 @@ def test_concurrent_multiprocess_runs_and_a_backfill_lose_nothing(tmp_path):
     materialized = instance.fetch_materializations(AssetKey("synthetic_data"),
                                                    limit=100).records
     partitions = sorted(r.partition_key for r in materialized)
-    assert partitions == ["math|0", "math|1", "npc|0", "reasoning|0", "reasoning|1", "tool|1"]
+    assert partitions == sorted(in_range + singles)
 
     import duckdb
 
@@ -115,24 +150,22 @@ def test_concurrent_multiprocess_runs_and_a_backfill_lose_nothing(tmp_path):
         tables = {r[0] for r in conn.execute("SELECT table_name FROM information_schema.tables")
                   .fetchall()}
         assert set(TABLES) <= tables  # nothing was dropped by the persona text
-        hub = dict(conn.execute("SELECT persona, shard FROM persona_hub").fetchall())
+        hub = dict(conn.execute("SELECT persona, batch FROM persona_hub").fetchall())
         assert set(hub) == set(HOSTILE)  # stored verbatim, all four kept
-        per_shard = {s: sum(1 for v in hub.values() if v == s) for s in (0, 1)}
-        rows = conn.execute("SELECT domain, shard, count(*), count(DISTINCT sample_id) "
+        assert hub == {**dict.fromkeys(HOSTILE[:2], first), **dict.fromkeys(HOSTILE[2:], second)}
+        rows = conn.execute("SELECT batch || '|' || domain, count(*), count(DISTINCT sample_id) "
                             "FROM synthetic_samples GROUP BY ALL").fetchall()
-        expected = {("math", 0), ("math", 1), ("reasoning", 0), ("reasoning", 1),
-                    ("tool", 1), ("npc", 0)}
-        got = {(d, s): (n, distinct) for d, s, n, distinct in rows}
-        assert set(got) == {k for k in expected if per_shard[k[1]]}
-        for (_domain, shard), (n, distinct) in got.items():
-            assert n == distinct == per_shard[shard]  # no row lost, none doubled
+        got = {key: (n, distinct) for key, n, distinct in rows}
+        assert set(got) == set(in_range + singles)
+        for key, (n, distinct) in got.items():
+            assert n == distinct == 2, key  # no row lost, none doubled
         stored = {r[0] for r in conn.execute(
             "SELECT DISTINCT persona FROM synthetic_samples").fetchall()}
         assert stored == set(HOSTILE)  # the persona column holds the exact text
-        docs = conn.execute("SELECT count(*) FROM documents WHERE shard = 1").fetchone()[0]
-        rejected = conn.execute(
-            "SELECT count(*) FROM rejected_documents WHERE shard = 1").fetchone()[0]
-        assert docs + rejected > 0
+        docs = conn.execute("SELECT count(*) FROM documents WHERE batch = ?",
+                            [documents]).fetchone()[0]
+        rejected = conn.execute("SELECT count(*) FROM rejected_documents WHERE batch = ?",
+                                [documents]).fetchone()[0]
+        assert docs + rejected == 6
     finally:
         conn.close()
-

@@ -13,7 +13,8 @@ import yaml
 from personahub_assets.lib.validation import validate_sample
 from personahub_assets.prompts.custom import TemplateFileError, load_domains, parse_domain
 
-EXAMPLE = Path(__file__).resolve().parents[1] / "docs/examples/templates/haiku.yaml"
+ROOT = Path(__file__).resolve().parents[1]
+EXAMPLE = ROOT / "docs/examples/templates/haiku.yaml"
 BUILTIN = {"math", "reasoning", "instruction", "knowledge", "npc", "tool"}
 
 
@@ -61,27 +62,33 @@ def test_json_domain_from_file():
 
 CHILD = textwrap.dedent("""
     import json, sys
-    from dagster import MultiPartitionKey, materialize
-    from personahub_assets.definitions import ASSETS, defs
-    from personahub_assets.lib.ids import persona_id, shard_of
+    from dagster import MultiPartitionKey, instance_for_test, materialize
+    from personahub_assets.definitions import ASSETS
+    from personahub_assets.lib.ids import persona_id
     from personahub_assets.lib.tables import to_arrow
     from personahub_assets.partitions import domain_partitions
     from personahub_assets.resources.embeddings import EmbeddingsResource
     from personahub_assets.resources.llm import LLMResource
     from personahub_assets.resources.warehouse import WarehouseResource
+    from personahub_assets_tests.batch_helpers import empty_batch
     tmp = sys.argv[1]
     wh = WarehouseResource(path=tmp + "/w.duckdb")
     personas = ["A lighthouse keeper on a rocky island who logs every passing ship.",
                 "A violin maker in Cremona who chooses spruce by tapping it."]
-    wh.replace_partition("persona_hub", {}, to_arrow("persona_hub", [
-        {"persona_id": persona_id(p), "persona": p, "shard": 0, "method": "text",
-         "depth": 0} for p in personas]))
-    result = materialize(ASSETS, selection=["synthetic_data"],
-                         partition_key=MultiPartitionKey({"domain": "haiku", "shard": "0"}),
-                         resources={"warehouse": wh,
-                                    "embeddings": EmbeddingsResource(),
-                                    "llm": LLMResource(cache_path=tmp + "/c.duckdb")})
-    rows = wh.rows("SELECT template, valid, reason, text FROM synthetic_samples")
+    with instance_for_test() as instance:
+        batch = empty_batch(wh, instance)
+        wh.replace_partition("persona_hub", {}, to_arrow("persona_hub", [
+            {"persona_id": persona_id(p), "persona": p, "batch": batch, "method": "text",
+             "depth": 0} for p in personas]))
+        result = materialize(ASSETS, selection=["synthetic_data"], instance=instance,
+                             partition_key=MultiPartitionKey({"batch": batch, "domain": "haiku"}),
+                             resources={"warehouse": wh,
+                                        "embeddings": EmbeddingsResource(),
+                                        "llm": LLMResource(cache_path=tmp + "/c.duckdb")},
+                             run_config={"ops": {"synthetic_data": {"config": {
+                                 "max_personas": 0}}}})
+    rows = wh.rows("SELECT template, batch = ? AS in_batch, valid, reason, text "
+                   "FROM synthetic_samples", [batch])
     print(json.dumps({"domains": domain_partitions.get_partition_keys(),
                       "success": result.success, "rows": rows}))
 """)
@@ -94,10 +101,11 @@ def test_template_file_adds_a_domain_partition_end_to_end(tmp_path):
     (templates / "haiku.yaml").write_text(EXAMPLE.read_text())
     env = {**os.environ, "PERSONAHUB_TEMPLATES_DIR": str(templates)}
     out = subprocess.run([sys.executable, "-c", CHILD, str(tmp_path)], env=env, check=True,
-                         capture_output=True, text=True, timeout=300)
+                         capture_output=True, text=True, timeout=300, cwd=ROOT)
     report = json.loads(out.stdout.strip().splitlines()[-1])
     assert report["domains"][-1] == "haiku" and len(report["domains"]) == 7
     assert report["success"]
     assert len(report["rows"]) == 2
     assert {r["template"] for r in report["rows"]} == {"synthesis.haiku"}
+    assert all(r["in_batch"] for r in report["rows"])
     assert all(r["valid"] or r["reason"] for r in report["rows"])

@@ -6,7 +6,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 from dagster import DagsterInstance, MultiPartitionKey, materialize
-from datasets import load_from_disk
+from datasets import load_dataset
 
 from personahub_assets.definitions import ASSETS
 from personahub_assets.lib.tables import TABLES
@@ -14,32 +14,42 @@ from personahub_assets.prompts import DOMAINS
 from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
+from personahub_assets_tests.batch_helpers import register
 
 pytestmark = pytest.mark.model
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "web_documents.jsonl"
-SHARDS = ["0", "1"]
+BATCH_RECORDS = 4  # the corpus's seven lines as two batches
 LLM_ASSETS = ("text_personas", "relation_personas", "synthetic_data", "math_verification")
 
 
 def _tiny_corpus(path: Path) -> None:
-    lines = SAMPLE.read_text().splitlines()[:8:2]  # four documents from four fields
-    first = json.loads(lines[0])
-    lines += [
+    """Seven lines, two batches: four documents from four fields and three bad lines, the
+    last an exact copy (in the second batch) of a document of the first batch."""
+    good = SAMPLE.read_text().splitlines()[:8:2]
+    first = json.loads(good[0])
+    lines = [
+        good[0], good[1],
         '{"url": "https://broken.example", "text": "no closing brace"',
+        good[2],
         json.dumps({"url": "https://short.example", "text": "Too short to use."}),
+        good[3],
         json.dumps({"url": "https://copy.example", "text": "  " + first["text"] + "\n\n"}),
     ]
     path.write_text("\n".join(lines) + "\n")
 
 
 def _materialize_all(tmp: Path, instance: DagsterInstance) -> dict[str, int]:
-    """Run every asset and partition; return the number of fresh model calls per asset."""
+    """Register the corpus (a no-op the second time), run every asset on every partition;
+    return the number of fresh model calls per asset."""
     resources = {
         "warehouse": WarehouseResource(path=str(tmp / "warehouse.duckdb")),
         "embeddings": EmbeddingsResource(),
         "llm": LLMResource(cache_path=str(tmp / "cache.duckdb")),
     }
+    batches = register(resources["warehouse"], instance, tmp / "corpus.jsonl",
+                       max_records=BATCH_RECORDS)
+    assert len(batches) == 2
     calls = dict.fromkeys(LLM_ASSETS, 0)
 
     def run(selection, key, ops=None):
@@ -54,19 +64,18 @@ def _materialize_all(tmp: Path, instance: DagsterInstance) -> dict[str, int]:
             if name in calls:
                 calls[name] += mat.materialization.metadata["llm_calls"].value
 
-    for shard in SHARDS:
-        run(["web_documents", "text_personas", "relation_personas"], shard,
-            {"web_documents": {"source": str(tmp / "corpus.jsonl")}})
-    run(["persona_hub"], None)
+    for batch in batches:
+        run(["web_documents", "text_personas", "relation_personas"], batch)
+    for batch in batches:
+        run(["persona_hub"], batch)
     for domain in DOMAINS:
-        for shard in SHARDS:
-            run(["synthetic_data"], MultiPartitionKey({"domain": domain, "shard": shard}),
+        for batch in batches:
+            run(["synthetic_data"], MultiPartitionKey({"batch": batch, "domain": domain}),
                 {"synthetic_data": {"max_personas": 1}})
-    for shard in SHARDS:
-        run(["math_verification"], shard)
-    for domain in DOMAINS:
-        run(["dataset_export"], domain,
-            {"dataset_export": {"exports_dir": str(tmp / "exports")}})
+    for batch in batches:
+        run(["math_verification"], batch)
+    for batch in batches:  # every domain's file of the batch
+        run(["dataset_export"], batch, {"dataset_export": {"exports_dir": str(tmp / "exports")}})
     return calls
 
 
@@ -113,6 +122,15 @@ def test_bad_documents_are_rejected_with_their_reason(pipeline):
         "SELECT reason FROM rejected_documents"))
     assert reasons == ["exact_duplicate_of", "malformed_json", "too_short"]
     assert wh.scalar("SELECT count(*) FROM documents") == 4
+    # The copy in the second batch names the batch and document it repeats.
+    first, second = [r["batch"] for r in wh.rows("SELECT batch FROM batches ORDER BY seq")]
+    original = wh.scalar("SELECT doc_id FROM documents WHERE record_no = 0")
+    assert wh.rows("SELECT batch, url, reason FROM rejected_documents WHERE reason LIKE "
+                   "'exact_duplicate_of:%'") == [{
+                       "batch": second, "url": "https://copy.example",
+                       "reason": f"exact_duplicate_of:{first}/{original}"}]
+    assert {r["batch"]: r["n"] for r in wh.rows(
+        "SELECT batch, count(*) AS n FROM documents GROUP BY batch")} == {first: 3, second: 1}
 
 
 def test_generated_rows_carry_provenance(pipeline):
@@ -134,21 +152,32 @@ def test_generated_rows_carry_provenance(pipeline):
 def test_every_domain_has_samples_and_exports(pipeline):
     tmp, *_ = pipeline
     wh = WarehouseResource(path=str(tmp / "warehouse.duckdb"))
+    batches = [r["batch"] for r in wh.rows("SELECT batch FROM batches ORDER BY seq")]
+    curated = {r["batch"] for r in wh.rows("SELECT DISTINCT batch FROM persona_hub")}
+    assert curated == set(batches)
     per_domain = {r["domain"]: r["n"] for r in wh.rows(
         "SELECT domain, count(*) AS n FROM synthetic_samples GROUP BY domain")}
-    assert per_domain == dict.fromkeys(DOMAINS, len(SHARDS))
+    assert per_domain == dict.fromkeys(DOMAINS, len(batches))  # one persona per batch
     for domain in DOMAINS:
-        valid = wh.scalar("SELECT count(*) FROM synthetic_samples WHERE domain = ? AND valid",
-                          [domain])
-        jsonl = tmp / "exports" / domain / f"{domain}.jsonl"
-        rows = [json.loads(line) for line in jsonl.read_text().splitlines()]
-        assert len(rows) == valid
-        assert all(r["input persona"] and r["synthesized text"] for r in rows)
-        assert pq.read_table(tmp / "exports" / domain / f"{domain}.parquet").num_rows == valid
-        assert all(("verified" in r) == (domain == "math") for r in rows)
-        if valid:
-            dataset = load_from_disk(str(tmp / "exports" / domain / "hf_dataset"))
-            assert dataset.num_rows == valid and "input persona" in dataset.column_names
+        folder = tmp / "exports" / domain
+        total = 0
+        for batch in batches:
+            valid = wh.scalar("SELECT count(*) FROM synthetic_samples WHERE domain = ? AND "
+                              "batch = ? AND valid", [domain, batch])
+            total += valid
+            jsonl, parquet = folder / f"{batch}.jsonl", folder / f"{batch}.parquet"
+            if not valid:  # a batch with nothing valid leaves no file behind
+                assert not jsonl.exists() and not parquet.exists()
+                continue
+            rows = [json.loads(line) for line in jsonl.read_text().splitlines()]
+            assert len(rows) == valid and {r["batch"] for r in rows} == {batch}
+            assert all(r["input persona"] and r["synthesized text"] for r in rows)
+            assert pq.read_table(parquet).num_rows == valid
+            assert all(("verified" in r) == (domain == "math") for r in rows)
+        if total:  # the domain's folder is one dataset that grows by batch
+            dataset = load_dataset("parquet", data_files=str(folder / "*.parquet"),
+                                   split="train", cache_dir=str(tmp / "hf-cache"))
+            assert dataset.num_rows == total and "input persona" in dataset.column_names
 
 
 def test_second_materialization_changes_nothing_and_calls_no_model(pipeline):

@@ -12,6 +12,7 @@ from personahub_assets.resources.duckdb_session import locked_connection
 from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
+from personahub_assets_tests.batch_helpers import empty_batch
 from personahub_assets_tests.servers import FaultServer
 
 SECRET = "sk-planted-3f9c1a7e5d2b48c6a0e1"
@@ -46,17 +47,19 @@ def test_planted_api_key_never_reaches_logs_tables_or_exports(tmp_path, monkeypa
     wh = WarehouseResource(path=str(tmp_path / "w.duckdb"))
     personas = ["A lighthouse keeper who logs every passing ship.",
                 "A violin maker who chooses spruce by tapping it."]
-    wh.replace_partition("persona_hub", {}, to_arrow("persona_hub", [
-        {"persona_id": persona_id(p), "persona": p, "shard": 0, "method": "text", "depth": 0}
-        for p in personas]))
     with FaultServer() as server, instance_for_test() as instance:
+        batch = empty_batch(wh, instance)
+        wh.replace_partition("persona_hub", {}, to_arrow("persona_hub", [
+            {"persona_id": persona_id(p), "persona": p, "batch": batch, "method": "text",
+             "depth": 0} for p in personas]))
+        key = MultiPartitionKey({"batch": batch, "domain": "instruction"})
         resources = {"warehouse": wh, "embeddings": EmbeddingsResource(), "llm": LLMResource(
             backend="openai", base_url=server.base_url, model="m", prompt_style="chat",
             api_key=EnvVar("PERSONAHUB_TEST_SECRET"), cache_path=str(tmp_path / "c.duckdb"))}
-        for selection, key in [("synthetic_data", MultiPartitionKey(
-                {"domain": "instruction", "shard": "0"})), ("dataset_export", "instruction")]:
+        for selection in ("synthetic_data", "dataset_export"):
             result = materialize(
-                ASSETS, selection=[selection], partition_key=key, instance=instance,
+                ASSETS, selection=[selection],
+                partition_key=key if selection == "synthetic_data" else batch, instance=instance,
                 resources=resources, run_config={"ops": {"dataset_export": {"config": {
                     "exports_dir": str(tmp_path / "exports")}}}} if selection ==
                 "dataset_export" else None)

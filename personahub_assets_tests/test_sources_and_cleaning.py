@@ -151,16 +151,18 @@ def test_hugging_face_loaders_on_local_data(tmp_path):
 
     folder = tmp_path / "corpus"
     folder.mkdir()
-    for i in range(4):  # four files, so two shards split them by file
+    for i in range(4):  # four files of two rows: a slice crosses file boundaries
         pq.write_table(pa.table({"url": [f"u{i}a", f"u{i}b"], "text": [GOOD, GOOD + str(i)]}),
                        folder / f"part-{i}.parquet")
     every = list(read_records(f"hf:{folder}?split=train"))
-    assert len(every) == 8 and all(r.shard is None for r in every)
-    shard0 = list(read_records(f"hf:{folder}?split=train", shard=0, num_shards=2))
-    shard1 = list(read_records(f"hf:{folder}?split=train", shard=1, num_shards=2))
-    assert len(shard0) == len(shard1) == 4
-    assert {r.shard for r in shard0} == {0} and {r.shard for r in shard1} == {1}
-    assert {r.url for r in shard0} | {r.url for r in shard1} == {r.url for r in every}
+    assert len(every) == 8 and [r.record_no for r in every] == list(range(8))
+    slices = [list(read_records(f"hf:{folder}?split=train", start=start, stop=stop))
+              for start, stop in ((0, 3), (3, 6), (6, None))]
+    assert [len(s) for s in slices] == [3, 3, 2]
+    # The slices are the dataset cut in order: each row once, with its own record number.
+    assert [(r.record_no, r.url, r.text) for s in slices for r in s] == [
+        (r.record_no, r.url, r.text) for r in every]
+    assert list(read_records(f"hf:{folder}?split=train", start=8, stop=10)) == []
 
     saved = tmp_path / "saved"
     Dataset.from_dict({"content": [GOOD], "url": ["x"]}).save_to_disk(str(saved))
@@ -168,3 +170,66 @@ def test_hugging_face_loaders_on_local_data(tmp_path):
     assert rec.text == GOOD and rec.url == "x"
     with pytest.raises(ValueError, match="bad Hugging Face source"):
         list(read_records("hf:name?revision=main"))
+
+
+@pytest.mark.parametrize("suffix", [".jsonl", ".jsonl.gz", ".parquet", ".csv"])
+def test_slices_of_a_file_read_every_record_once(tmp_path, suffix):
+    """A file cut into batch slices (by its counted records) is read once in total."""
+    import csv
+    import gzip
+
+    from personahub_assets.lib.batching import count_records, slice_file
+
+    rows = [{"url": f"u{i}", "text": f"{GOOD} Line {i},\nwith a comma and a newline."}
+            for i in range(7)]
+    path = tmp_path / f"docs{suffix}"
+    if suffix == ".parquet":
+        pq.write_table(pa.Table.from_pylist(rows), path)
+    elif suffix == ".csv":
+        with path.open("w", newline="", encoding="utf-8") as fh:
+            writer = csv.DictWriter(fh, ["url", "text"])
+            writer.writeheader()
+            writer.writerows(rows)
+    else:
+        data = "".join(json.dumps(r) + "\n" for r in rows).encode()
+        path.write_bytes(gzip.compress(data) if suffix.endswith(".gz") else data)
+    assert count_records(path) == 7
+    specs = slice_file(str(path), "h", 7, max_records=3)
+    assert [(s.parts[0].start, s.parts[0].stop, s.records) for s in specs] == [
+        (0, 3, 3), (3, 6, 3), (6, 7, 1)]
+    read = [r for s in specs for r in read_records(str(path), start=s.parts[0].start,
+                                                   stop=s.parts[0].stop)]
+    assert [(r.record_no, r.url, r.text) for r in read] == [
+        (i, r["url"], r["text"]) for i, r in enumerate(rows)]
+
+
+def test_a_hugging_face_dataset_registered_as_batches_is_ingested_slice_by_slice(tmp_path):
+    from dagster import instance_for_test, materialize
+
+    from personahub_assets.automation import register_source
+    from personahub_assets.definitions import ASSETS
+    from personahub_assets.resources.embeddings import EmbeddingsResource
+    from personahub_assets.resources.llm import LLMResource
+    from personahub_assets.resources.warehouse import WarehouseResource
+    from personahub_assets_tests.batch_helpers import add_partitions
+
+    folder = tmp_path / "corpus"
+    folder.mkdir()
+    for i in range(4):
+        pq.write_table(pa.table({"url": [f"u{i}a", f"u{i}b"],
+                                 "text": [f"{GOOD} {i}a", f"{GOOD} {i}b"]}),
+                       folder / f"part-{i}.parquet")
+    wh = WarehouseResource(path=str(tmp_path / "w.duckdb"))
+    resources = {"warehouse": wh, "embeddings": EmbeddingsResource(),
+                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
+    with instance_for_test() as instance:
+        registered = register_source(wh, f"hf:{folder}?split=train", records=8, max_records=5)
+        keys = add_partitions(instance, [b.key for b in registered])
+        assert len(keys) == 2
+        for key in keys:
+            assert materialize(ASSETS, selection=["web_documents"], partition_key=key,
+                               instance=instance, resources=resources).success
+    assert wh.rows("SELECT reason FROM rejected_documents") == []
+    rows = wh.rows("SELECT batch, record_no FROM documents ORDER BY record_no")
+    assert [(r["batch"], r["record_no"]) for r in rows] == [
+        (keys[0], n) for n in range(5)] + [(keys[1], n) for n in range(5, 8)]

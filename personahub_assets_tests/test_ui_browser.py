@@ -1,12 +1,13 @@
 """The Dagster UI end to end: a real webserver on a seeded instance, driven by headless Chromium.
 
-A child process materializes the cheap part of the graph (no model calls) into a temporary
-DAGSTER_HOME: both shards of ``web_documents``, ``imported_personas`` from the shipped sample
-and ``persona_hub``. Then ``dagster-webserver`` serves that instance, and Chromium opens the
-asset lineage, persona_hub's metadata and its check results. The test asserts that they show
-what the seeding run recorded, and saves one screenshot per page. Screenshots go to tmp_path,
-or to ``$PERSONAHUB_SCREENSHOT_DIR`` when it is set (the README's come from
-``docs/screenshots``).
+A child process registers the shipped samples as batches (the corpus as two document batches,
+the persona set as a third) and materializes the cheap part of the graph (no model calls) into
+a temporary DAGSTER_HOME: ``web_documents`` of the document batches, ``imported_personas`` of
+the persona set and ``persona_hub`` of every batch. Then ``dagster-webserver`` serves that
+instance, and Chromium opens the asset lineage, persona_hub's metadata and its check results.
+The test asserts that they show what the seeding run recorded, and saves one screenshot per
+page. Screenshots go to tmp_path, or to ``$PERSONAHUB_SCREENSHOT_DIR`` when it is set (the
+README's come from ``docs/screenshots``).
 
 Skips, with the reason, where the ``playwright`` package or Chromium is missing. Chromium is
 Debian's ``/usr/bin/chromium`` (or ``$PERSONAHUB_CHROMIUM``); Playwright's own browser download
@@ -62,28 +63,40 @@ sync_api = pytest.importorskip(
 SEED = r"""
 import json, sys
 from dagster import DagsterInstance, materialize
+from personahub_assets.automation import register_source
 from personahub_assets.definitions import ASSETS, build_resources
+from personahub_assets.partitions import BATCHES
 from personahub_assets.settings import SETTINGS
 
-out, personas = sys.argv[1], sys.argv[2]
+out, documents, personas = sys.argv[1], sys.argv[2], sys.argv[3]
 instance = DagsterInstance.get()
 resources = build_resources(SETTINGS)
+warehouse = resources["warehouse"]
+# The sample corpus as two document batches and the sample persona set as a third, as
+# `make demo` registers them.
+with open(documents, "rb") as fh:
+    half = -(-sum(1 for _ in fh) // 2)
+doc_batches = [b.key for b in register_source(warehouse, documents, max_records=half)]
+[persona_batch] = [b.key for b in register_source(warehouse, personas, kind="personas")]
+instance.add_dynamic_partitions(BATCHES, doc_batches + [persona_batch])
 
-def run(selection, key=None, config=None):
+def run(selection, key, config=None):
     result = materialize(ASSETS, selection=selection, partition_key=key, instance=instance,
                          resources=resources,
                          run_config={"ops": {k: {"config": v} for k, v in (config or {}).items()}})
     assert result.success, (selection, key)
     return result
 
-for shard in range(SETTINGS.num_shards):
-    run(["web_documents"], str(shard))
-run(["imported_personas"], config={"imported_personas": {"sources": [personas]}})
-hub = run(["persona_hub"])
+for batch in doc_batches:
+    run(["web_documents"], batch)
+run(["imported_personas"], persona_batch)
+for batch in doc_batches + [persona_batch]:
+    hub = run(["persona_hub"], batch)  # the latest run is the one the UI shows
 metadata = hub.get_asset_materialization_events()[0].materialization.metadata
 with open(out, "w") as f:
     json.dump({
         "groups": {k.to_user_string(): g for a in ASSETS for k, g in a.group_names_by_key.items()},
+        "batches": doc_batches + [persona_batch],
         "hub_metadata": {k: v.value for k, v in metadata.items()
                          if isinstance(v.value, (int, float, str))},
         "hub_checks": {e.check_name: e.passed for e in hub.get_asset_check_evaluations()},
@@ -160,12 +173,11 @@ def ui(tmp_path_factory):
     home.mkdir()
     data.mkdir()
     shutil.copy(REPO / "dagster.yaml", home / "dagster.yaml")
-    env = {**os.environ, "DAGSTER_HOME": str(home), "PERSONAHUB_DATA_DIR": str(data),
-           "PERSONAHUB_SHARDS": "2",
-           "PERSONAHUB_SOURCE": str(REPO / "data" / "sample" / "web_documents.jsonl")}
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PERSONAHUB_DATA_DIR": str(data)}
     seed_out = tmp / "seed.json"
     seeded = subprocess.run(
-        [sys.executable, "-c", SEED, str(seed_out), str(REPO / "data/sample/personas.jsonl")],
+        [sys.executable, "-c", SEED, str(seed_out), str(REPO / "data/sample/web_documents.jsonl"),
+         str(REPO / "data/sample/personas.jsonl")],
         cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
     assert seeded.returncode == 0, seeded.stderr[-4000:]
     seed = json.loads(seed_out.read_text())

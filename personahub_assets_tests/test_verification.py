@@ -3,7 +3,7 @@
 import json
 
 import pytest
-from dagster import materialize
+from dagster import instance_for_test, materialize
 
 from personahub_assets.definitions import ASSETS
 from personahub_assets.lib.math_answers import extract_answer, majority, normalize_answer
@@ -11,6 +11,7 @@ from personahub_assets.lib.tables import to_arrow
 from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
+from personahub_assets_tests.batch_helpers import empty_batch
 
 
 @pytest.mark.parametrize(
@@ -47,34 +48,40 @@ PROBLEMS = [
 @pytest.mark.model
 def test_math_verification_asset_and_export(tmp_path):
     wh = WarehouseResource(path=str(tmp_path / "w.duckdb"))
-    samples = [{"sample_id": f"s{i}", "domain": "math", "shard": 0, "persona_id": f"p{i}",
-                "persona": "A farmer.", "sample_index": 0, "text": text, "valid": True,
-                "backend": "llamacpp", "model": "m", "template": "t", "template_version": "1",
-                "sampling_params": "{}"} for i, text in enumerate(PROBLEMS)]
-    samples.append({**samples[0], "sample_id": "bad", "valid": False, "reason": "truncated"})
-    wh.replace_partition("synthetic_samples", {}, to_arrow("synthetic_samples", samples))
     resources = {"warehouse": wh, "embeddings": EmbeddingsResource(),
                  "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
-    result = materialize(ASSETS, selection=["math_verification"], partition_key="0",
-                         resources=resources)
-    assert result.success
-    assert all(ev.passed for ev in result.get_asset_check_evaluations())
-    solutions = wh.rows("SELECT sample_id, count(*) AS n FROM math_solutions GROUP BY 1")
-    assert {r["sample_id"]: r["n"] for r in solutions} == {"s0": 3, "s1": 3, "s2": 3}
-    answers = wh.rows("SELECT * FROM math_answers ORDER BY sample_id")
-    assert [a["sample_id"] for a in answers] == ["s0", "s1", "s2"]
-    assert all(a["verified"] == (a["votes"] >= 2) for a in answers)
-    # The solutions really come from the model and are kept verbatim with provenance.
-    assert wh.scalar("SELECT count(*) FROM math_solutions WHERE model LIKE '%.gguf' "
-                     "AND template = 'math_solution' AND solution <> ''") == 9
+    with instance_for_test() as instance:
+        batch = empty_batch(wh, instance)
+        samples = [{"sample_id": f"s{i}", "domain": "math", "batch": batch,
+                    "persona_id": f"p{i}", "persona": "A farmer.", "sample_index": 0,
+                    "text": text, "valid": True, "backend": "llamacpp", "model": "m",
+                    "template": "t", "template_version": "1", "sampling_params": "{}"}
+                   for i, text in enumerate(PROBLEMS)]
+        samples.append({**samples[0], "sample_id": "bad", "valid": False,
+                        "reason": "truncated"})
+        wh.replace_partition("synthetic_samples", {}, to_arrow("synthetic_samples", samples))
+        result = materialize(ASSETS, selection=["math_verification"], partition_key=batch,
+                             instance=instance, resources=resources)
+        assert result.success
+        assert all(ev.passed for ev in result.get_asset_check_evaluations())
+        solutions = wh.rows("SELECT sample_id, count(*) AS n FROM math_solutions GROUP BY 1")
+        assert {r["sample_id"]: r["n"] for r in solutions} == {"s0": 3, "s1": 3, "s2": 3}
+        answers = wh.rows("SELECT * FROM math_answers ORDER BY sample_id")
+        assert [a["sample_id"] for a in answers] == ["s0", "s1", "s2"]
+        assert all(a["batch"] == batch for a in answers)
+        assert all(a["verified"] == (a["votes"] >= 2) for a in answers)
+        # The solutions really come from the model and are kept verbatim with provenance.
+        assert wh.scalar("SELECT count(*) FROM math_solutions WHERE model LIKE '%.gguf' "
+                         "AND template = 'math_solution' AND solution <> ''") == 9
 
-    export = materialize(ASSETS, selection=["dataset_export"], partition_key="math",
-                         resources=resources,
-                         run_config={"ops": {"dataset_export": {"config": {
-                             "exports_dir": str(tmp_path / "exports")}}}})
-    assert export.success
+        export = materialize(ASSETS, selection=["dataset_export"],
+                             partition_key=batch,
+                             instance=instance, resources=resources,
+                             run_config={"ops": {"dataset_export": {"config": {
+                                 "exports_dir": str(tmp_path / "exports")}}}})
+        assert export.success
     rows = [json.loads(line) for line in
-            (tmp_path / "exports/math/math.jsonl").read_text().splitlines()]
+            (tmp_path / "exports" / "math" / f"{batch}.jsonl").read_text().splitlines()]
     assert {r["sample_id"] for r in rows} == {"s0", "s1", "s2"}
     by_id = {a["sample_id"]: a for a in answers}
     assert all(r["verified"] == by_id[r["sample_id"]]["verified"]

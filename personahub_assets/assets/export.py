@@ -10,7 +10,6 @@ from dagster import (
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
-    BackfillPolicy,
     Config,
     MaterializeResult,
     MetadataValue,
@@ -21,6 +20,7 @@ from pydantic import Field
 
 from personahub_assets.automation import batch_condition
 from personahub_assets.lib import markdown
+from personahub_assets.lib.cards import gather_facts, read_exported, render_card, write_card
 from personahub_assets.lib.export import (
     count_jsonl,
     push_to_hub,
@@ -29,9 +29,16 @@ from personahub_assets.lib.export import (
     remove_dataset_files,
     write_dataset,
 )
+from personahub_assets.lib.quality import (
+    EXPORT_COLUMNS,
+    EXPORT_JOINS,
+    domain_columns,
+    export_fields,
+    split_for_export,
+)
 from personahub_assets.lib.tables import TABLES
-from personahub_assets.partitions import domain_batch_partitions
-from personahub_assets.prompts import SYNTHESIS_TEMPLATES
+from personahub_assets.partitions import batch_partitions
+from personahub_assets.prompts import DOMAINS, SYNTHESIS_TEMPLATES
 from personahub_assets.resources.warehouse import WarehouseResource
 from personahub_assets.settings import SETTINGS
 
@@ -44,63 +51,69 @@ class ExportConfig(Config):
     hub_repo: str = Field(default="", description="Push the domain's folder to this Hub "
                                                   "dataset repo, e.g. org/personahub-{domain} "
                                                   "(needs HF_TOKEN).")
+    min_judge_score: int = Field(default=0, description="Leave out samples the judge scored "
+                                                        "under this (0 = no minimum; 1-5).")
+    license: str = Field(default=SETTINGS.dataset_license,
+                         description="License id written into each domain's dataset card.")
 
 
 @asset(
-    partitions_def=domain_batch_partitions,
-    deps=["synthetic_data",
-          AssetDep("math_verification", partition_mapping=MultiToSingleDimensionPartitionMapping(
+    partitions_def=batch_partitions,
+    deps=[AssetDep("synthetic_data", partition_mapping=MultiToSingleDimensionPartitionMapping(
+              partition_dimension_name="batch")),
+          "math_verification",
+          AssetDep("sample_quality", partition_mapping=MultiToSingleDimensionPartitionMapping(
               partition_dimension_name="batch"))],
     automation_condition=batch_condition(),
-    backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=6),
     group_name="export",
     kinds={"parquet", "json"},
     check_specs=[AssetCheckSpec(
             "export_matches_warehouse", asset="dataset_export",
-            partitions_def=domain_batch_partitions,
+            partitions_def=batch_partitions,
                                 blocking=True,
-                                description="The files parse and hold exactly the valid rows.")],
+                                description="The files parse and hold exactly the valid "
+                                            "rows that the safety screen and judge keep.")],
 )
 def dataset_export(
     context: AssetExecutionContext, config: ExportConfig, warehouse: WarehouseResource
 ) -> MaterializeResult:
-    """Valid samples of one domain and batch in the PersonaHub release fields plus our full
-    columns, as ``<domain>/<batch>.jsonl`` and ``.parquet``: the domain's folder is one
-    dataset (``datasets.load_dataset("parquet", data_dir=...)``) that grows by batch.
+    """Valid samples of one batch, for every domain, in the PersonaHub release fields plus our
+    full columns, as ``<domain>/<batch>.jsonl`` and ``.parquet``: each domain's folder is one
+    dataset (``datasets.load_dataset("parquet", data_files="<folder>/*.parquet")``) that
+    grows by batch.
 
     Math rows also carry the majority answer of the verification solvers, its vote count and
     whether the problem is verified.
     """
-    exported, checks, extra = [], [], {}
-    for key in context.partition_keys:
-        dims = domain_batch_partitions.get_partition_key_from_str(str(key)).keys_by_dimension
-        rows, in_file, expected, files = _export_one(dims["domain"], dims["batch"], config,
-                                                     warehouse)
-        exported.append({"partition": str(key), "rows": len(rows), "in_file": in_file,
+    batch = context.partition_key
+    exported, checks, extra, preview = [], [], {}, []
+    for domain in DOMAINS:
+        rows, in_file, expected, files = _export_one(domain, batch, config, warehouse)
+        exported.append({"domain": domain, "rows": len(rows), "in_file": in_file,
                          "expected": expected,
                          "verified": sum(bool(r.get("verified")) for r in rows)})
         checks.append(in_file == expected == len(rows))
         extra.update(files)
-        preview = rows[:5] if rows else []
+        preview += rows[:2]
     if config.hub_repo:
         token = os.environ.get("HF_TOKEN", "")
         if not token:
             raise ValueError("hub_repo is set but HF_TOKEN is not: set the token to push")
-        for domain in sorted({p["partition"].split("|")[1] for p in exported}):
+        for domain in DOMAINS:
             repo = config.hub_repo.format(domain=domain)
             extra[f"hub_url_{domain}"] = MetadataValue.url(
                 push_to_hub(Path(config.exports_dir) / domain, repo, token))
     total = sum(p["rows"] for p in exported)
-    context.log.info(f"exported {total} samples in {len(exported)} partitions")
+    context.log.info(f"exported {total} samples of batch {batch} in {len(DOMAINS)} domains")
     return MaterializeResult(
         metadata={
             "dagster/row_count": total,
             "rows": total,
             "verified_rows": sum(p["verified"] for p in exported),
-            "partitions_in_run": len(exported),
+            "domains": len(exported),
             **extra,
-            "per_partition": MetadataValue.md(markdown.table(
-                exported, ["partition", "rows", "in_file", "verified"])),
+            "per_domain": MetadataValue.md(markdown.table(
+                exported, ["domain", "rows", "in_file", "verified"])),
             "preview": MetadataValue.md(markdown.table(
                 preview, ["input persona", "synthesized text"], max_chars=200)),
         },
@@ -117,10 +130,12 @@ def _export_one(domain: str, batch: str, config: ExportConfig, warehouse: Wareho
     warehouse, file metadata)."""
     samples = warehouse.rows(
         "SELECT s.*, a.answer AS verified_answer, a.votes AS answer_votes, "
-        "coalesce(a.verified, false) AS verified FROM synthetic_samples s "
-        "LEFT JOIN math_answers a USING (sample_id) "
-        "WHERE s.domain = ? AND s.batch = ? AND s.valid ORDER BY s.sample_id",
+        "coalesce(a.verified, false) AS verified, " + EXPORT_COLUMNS + " FROM synthetic_samples s "
+        "LEFT JOIN math_answers a USING (sample_id) " + EXPORT_JOINS +
+        " WHERE s.domain = ? AND s.batch = ? AND s.valid ORDER BY s.sample_id",
         [domain, batch])
+    samples, dropped = split_for_export(samples, config.min_judge_score)
+    samples = [domain_columns(dict(s), domain) for s in samples]
     if domain != "math":
         for row in samples:
             for key in ("verified_answer", "answer_votes", "verified"):
@@ -131,11 +146,31 @@ def _export_one(domain: str, batch: str, config: ExportConfig, warehouse: Wareho
     expected = warehouse.scalar(
         "SELECT count(*) FROM synthetic_samples WHERE domain = ? AND batch = ? AND valid",
         [domain, batch])
+    expected -= sum(dropped.values())  # left out by the safety screen or the judge, counted
     if not rows:
         remove_dataset_files(directory, batch)
+        _write_card(domain, directory, config, warehouse)
         return rows, 0, expected, {}
     schema = release_schema(TABLES["synthetic_samples"], with_math=domain == "math")
+    schema = export_fields(schema, domain)
     paths = write_dataset(rows, directory, batch, schema)
+    card = _write_card(domain, directory, config, warehouse)
     return rows, count_jsonl(paths["jsonl"]), expected, {
         f"jsonl_{domain}": MetadataValue.path(str(paths["jsonl"])),
-        f"parquet_{domain}": MetadataValue.path(str(paths["parquet"]))}
+        f"parquet_{domain}": MetadataValue.path(str(paths["parquet"])),
+        f"dataset_card_{domain}": MetadataValue.path(str(card)),
+        f"left_out_{domain}": MetadataValue.json(dict(dropped))}
+
+
+def _write_card(domain: str, directory: Path, config: ExportConfig,
+                warehouse: WarehouseResource) -> Path:
+    """Refresh the domain folder's README.md from the warehouse and the files in the folder."""
+    screened = warehouse.rows(
+        "SELECT q.safety_flag, q.safety_reason, q.judge_score FROM synthetic_samples s "
+        "LEFT JOIN sample_quality q USING (sample_id) WHERE s.domain = ? AND s.valid",
+        [domain])
+    _, dropped = split_for_export(screened, config.min_judge_score)
+    rows = read_exported(directory)
+    return write_card(directory, render_card(gather_facts(
+        warehouse.rows, domain, rows, dropped, config.license, config.min_judge_score,
+        columns=list(rows[0]) if rows else [])))

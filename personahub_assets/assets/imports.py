@@ -1,5 +1,6 @@
 """Imported personas: a persona-set batch brought in from a file (method ``import``)."""
 
+import json
 from collections import Counter
 from itertools import islice
 
@@ -72,7 +73,8 @@ def imported_personas(
         field = persona_field_of(part.path, part.start, part.stop, config.persona_field)
         fields.add(field)
         try:
-            records = list(read_records(part.path, field, "_none_", part.start, part.stop))
+            records = list(read_records(part.path, field, "_none_", part.start, part.stop,
+                                        keep_fields=True))
         except Exception as exc:  # noqa: BLE001 - a broken set is a rejection, not a crash
             records = [SourceRejection(part.path, 0, f"unreadable:{type(exc).__name__}",
                                        str(exc)[:200])]
@@ -91,7 +93,9 @@ def imported_personas(
                                  "reason": reason if isinstance(rec.text, str)
                                  else "not_a_string"})
                 continue
-            kept.append({**base, "persona_id": persona_id(persona), "persona": persona})
+            kept.append({**base, "persona_id": persona_id(persona), "persona": persona,
+                         # Fields beside the persona (e.g. the elite domains) feed attributes.
+                         "source_fields": json.dumps(rec.fields) if rec.fields else None})
     warehouse.replace_partitions([
         ("personas", {"method": "import", "batch": batch}, to_arrow("personas", kept)),
         ("rejected_personas", {"method": "import", "batch": batch},

@@ -53,7 +53,7 @@ def _read_part(path: str, start: int, stop, config: IngestConfig):
     (with the reason), never a failed partition."""
     name = Path(path).name
     suffix = suffix_of(Path(path))
-    if suffix not in SUPPORTED_SUFFIXES:
+    if suffix not in SUPPORTED_SUFFIXES and not path.startswith("hf:"):
         yield SourceRejection(name, 0, f"unsupported_format:{suffix or 'none'}", "")
         return
     last = start - 1

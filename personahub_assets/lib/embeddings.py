@@ -29,10 +29,15 @@ with one Gram matrix. Two indexes, numpy only:
   it gets one; decisions identical);
 * ivf: inverted lists around k-means centroids, ``nprobe`` lists scanned per item, about
   linear in the corpus size but it can miss a duplicate whose match sits in an unprobed list.
+
+Both were measured against faiss on the same vectors (``benchmarks/embedding_index.py``: an
+``IndexFlatIP`` range search per block, and an ``IndexIVFFlat`` on the same frozen centroids);
+they made the same decisions and these were faster, so faiss is only a benchmark baseline.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import math
@@ -44,10 +49,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-import httpx
 import numpy as np
 
-from personahub_assets.lib.retry import RETRY_STATUS, RetryPolicy
+from personahub_assets.lib.openai_calls import (
+    AdaptiveLimit,
+    CallFailed,
+    CallStats,
+    ReplicaPool,
+    call_with_retry,
+    request_headers,
+)
+from personahub_assets.lib.retry import RetryPolicy
 
 STATIC_MODEL_ENV = "PERSONAHUB_STATIC_MODEL_DIR"
 STATIC_MODEL_SUBDIR = Path("personahub-assets") / "models" / "minilm-static"
@@ -304,56 +316,57 @@ class EmbeddingsAPIError(RuntimeError):
 class OpenAIEmbeddingsEncoder:
     """Client for an OpenAI-compatible ``POST {base_url}/embeddings`` endpoint.
 
-    Texts are sent in batches of ``batch_size``; each response's ``data[].index`` puts the
-    vectors back in input order. Timeouts, dropped connections, 429 and 5xx answers are retried
-    with exponential backoff (a ``Retry-After`` header wins).
+    Texts are sent in batches of ``batch_size``, up to ``max_concurrency`` batches at once,
+    through the official ``openai`` client with its own retries off: timeouts, dropped
+    connections, 429 and 5xx answers are retried by :mod:`personahub_assets.lib.retry` (a
+    ``Retry-After`` header wins) and 429s lower the concurrency (AIMD). Each response's
+    ``data[].index`` puts the vectors back in input order.
 
     Args:
-        base_url: Server root including the version, e.g. ``http://127.0.0.1:8000/v1``.
+        base_url: Server root including the version, e.g. ``http://127.0.0.1:8000/v1``;
+            several replicas separated by commas.
         model: Model name sent with every request.
         api_key: Sent as a bearer token when not empty.
         batch_size: Texts per request.
         timeout_s: Per-request timeout.
         max_retries: Retries per batch after the first attempt.
         dimensions: Optional ``dimensions`` request field (for models that can shorten output).
-        client: An ``httpx.Client`` to use instead of one owned by the encoder.
+        max_concurrency: Batches in flight at once.
     """
 
     name = "openai"
 
     def __init__(self, base_url: str, model: str, api_key: str = "", *, batch_size: int = 256,
                  timeout_s: float = 60.0, max_retries: int = 4, dimensions: int | None = None,
-                 client: httpx.Client | None = None):
-        if not base_url:
+                 max_concurrency: int = 4):
+        urls = [u.rstrip("/") for u in base_url.replace(",", " ").split()]
+        if not urls:
             raise ValueError("base_url is required, e.g. http://127.0.0.1:8000/v1")
         if not model:
             raise ValueError("model is required")
-        if batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
-        self.base_url = base_url.rstrip("/")
+        if batch_size < 1 or max_concurrency < 1:
+            raise ValueError("batch_size and max_concurrency must be >= 1")
+        self.base_urls = urls
         self.model = model
         self._api_key = api_key
         self.batch_size = batch_size
         self.timeout_s = timeout_s
-        self.max_retries = max_retries
         self._retry = RetryPolicy(max_retries=max_retries)
         self.dimensions = dimensions
-        self._client = client
-        self.requests_sent = 0
+        self.max_concurrency = max_concurrency
+        self.concurrency_limit = float(max_concurrency)
+        self.stats = CallStats()
+
+    @property
+    def requests_sent(self) -> int:
+        """Every request sent, retries included."""
+        return self.stats.attempts
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-norm float32 embeddings of ``texts`` from the server, in input order."""
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        owned = self._client is None
-        client = self._client or httpx.Client(timeout=self.timeout_s)
-        try:
-            rows: list[list[float]] = []
-            for start in range(0, len(texts), self.batch_size):
-                batch = [str(text) for text in texts[start : start + self.batch_size]]
-                rows.extend(self._post(client, batch, headers))
-        finally:
-            if owned:
-                client.close()
+        batches = [[str(text) for text in texts[start : start + self.batch_size]]
+                   for start in range(0, len(texts), self.batch_size)]
+        rows = [row for batch in asyncio.run(self._encode_all(batches)) for row in batch]
         if not rows:
             return np.zeros((0, self.dimensions or 0), np.float32)
         widths = {len(row) for row in rows}
@@ -361,40 +374,37 @@ class OpenAIEmbeddingsEncoder:
             raise EmbeddingsAPIError(f"embeddings of different widths: {sorted(widths)}")
         return normalize(rows)
 
-    def _post(self, client: httpx.Client, batch: list[str],
-              headers: dict[str, str]) -> list[list[float]]:
-        body: dict[str, Any] = {"model": self.model, "input": batch, "encoding_format": "float"}
-        if self.dimensions:
-            body["dimensions"] = self.dimensions
-        url = self.base_url + "/embeddings"
-        last_error = "no attempt made"
-        for attempt in range(self.max_retries + 1):
-            retry_after = None
-            self.requests_sent += 1
-            try:
-                response = client.post(url, json=body, headers=headers, timeout=self.timeout_s)
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
-                last_error = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code == 200:
-                    return _parse_embeddings(response, len(batch))
-                last_error = f"HTTP {response.status_code}: {response.text[:200]}"
-                if response.status_code not in RETRY_STATUS:
-                    break
-                retry_after = response.headers.get("retry-after")
-            if attempt < self.max_retries:
-                time.sleep(self._retry.delay(attempt, retry_after))
-        raise EmbeddingsAPIError(f"embeddings request to {url} failed: {last_error}")
+    async def _encode_all(self, batches: list[list[str]]) -> list[list[list[float]]]:
+        pool = ReplicaPool.connect(self.base_urls, self._api_key, self.timeout_s)
+        limit = AdaptiveLimit(self.max_concurrency, self.concurrency_limit)
+        try:
+            return await asyncio.gather(*[self._post(pool, limit, b) for b in batches])
+        finally:
+            self.concurrency_limit = limit.limit
+            await pool.close()
+
+    async def _post(self, pool: ReplicaPool, limit: AdaptiveLimit,
+                    batch: list[str]) -> list[list[float]]:
+        extra: dict[str, Any] = {"dimensions": self.dimensions} if self.dimensions else {}
+        extra["extra_headers"] = request_headers(self._api_key)
+
+        async def send(client):
+            return await client.embeddings.create(model=self.model, input=batch,
+                                                  encoding_format="float", **extra)
+
+        try:
+            response, _ = await call_with_retry(pool, send, self._retry, self.stats, limit)
+        except CallFailed as exc:
+            raise EmbeddingsAPIError(f"embeddings request failed: {exc}") from None
+        return _vectors(response, len(batch))
 
 
-def _parse_embeddings(response: httpx.Response, expected: int) -> list[list[float]]:
+def _vectors(response: Any, expected: int) -> list[list[float]]:
     """Vectors of one ``/embeddings`` response, ordered by their ``index`` field."""
     try:
-        items = response.json()["data"]
-        if all("index" in item for item in items):
-            items = sorted(items, key=lambda item: int(item["index"]))
-        vectors = [[float(x) for x in item["embedding"]] for item in items]
-    except (ValueError, KeyError, TypeError) as exc:
+        items = sorted(response.data, key=lambda item: int(item.index or 0))
+        vectors = [[float(x) for x in item.embedding] for item in items]
+    except (AttributeError, ValueError, TypeError) as exc:
         raise EmbeddingsAPIError(f"malformed embeddings response: {exc}") from exc
     if len(vectors) != expected:
         raise EmbeddingsAPIError(f"asked for {expected} embeddings, got {len(vectors)}")
@@ -700,11 +710,24 @@ def embedding_near_duplicates(
         if split:
             vectors = vectors @ _principal_rotation(vectors, seed)
         kept_index = _ExactKept(dim, n, split)
-
-    duplicates: list[EmbeddingDuplicate] = []
     # The inverted lists are scanned with many small matrix products; a multithreaded BLAS
     # spends far longer synchronizing its threads than computing on those.
-    limits = _single_threaded_blas() if index == "ivf" else contextlib.nullcontext()
+    return decide_in_order(vectors, threshold, kept_index, block_size,
+                           single_threaded_blas=index == "ivf")
+
+
+def decide_in_order(vectors: np.ndarray, threshold: float, kept_index: Any,
+                    block_size: int = 2048,
+                    single_threaded_blas: bool = False) -> list[EmbeddingDuplicate]:
+    """The keep/drop loop of :func:`embedding_near_duplicates` over any index of kept items.
+
+    ``kept_index`` has ``add(vectors, ids)`` and ``best(queries, threshold) -> (similarity,
+    id)`` arrays (``-inf`` and -1 where no kept item reaches the threshold). Benchmarks pass
+    other libraries' indexes here, so that only the search differs.
+    """
+    n = len(vectors)
+    duplicates: list[EmbeddingDuplicate] = []
+    limits = _single_threaded_blas() if single_threaded_blas else contextlib.nullcontext()
     with limits:
         for start in range(0, n, block_size):
             block = np.ascontiguousarray(vectors[start : start + block_size])

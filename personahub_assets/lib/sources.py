@@ -34,6 +34,8 @@ class SourceRecord:
     url: str | None
     text: object
     is_html: bool = False
+    #: The record's other fields (for persona sets: occupation, domains...), when it has any.
+    fields: dict | None = None
 
 
 @dataclass(frozen=True)
@@ -80,9 +82,16 @@ def is_saved_dataset(spec: str) -> bool:
         path / "state.json").exists()
 
 
+def _others(row: dict, text_field: str) -> dict | None:
+    """The fields of a record besides its text, JSON-safe, or None when there are none."""
+    others = {k: v for k, v in row.items() if k != text_field
+              and isinstance(v, (str, int, float, bool))}
+    return others or None
+
+
 def read_records(
     spec: str, text_field: str = "text", url_field: str = "url",
-    start: int = 0, stop: int | None = None,
+    start: int = 0, stop: int | None = None, keep_fields: bool = False,
 ) -> Iterator[SourceRecord | SourceRejection]:
     """Yield every record of the source named by ``spec``, in a stable order.
 
@@ -104,7 +113,7 @@ def read_records(
         if suffix in {".jsonl", ".jsonl.gz", ".json", ".ndjson"}:
             yield from _read_jsonl(path, text_field, url_field, start, stop)
         elif suffix == ".parquet":
-            yield from _read_parquet(path, text_field, url_field, start, stop)
+            yield from _read_parquet(path, text_field, url_field, start, stop, keep_fields)
         elif suffix == ".csv":
             yield from _in_slice(_read_csv(path, text_field, url_field), start, stop)
         elif suffix in {".warc", ".warc.gz"}:
@@ -154,24 +163,28 @@ def _read_jsonl(path: Path, text_field: str, url_field: str, start: int = 0,
                 continue
             url = obj.get(url_field)
             yield SourceRecord(source, record_no, str(url) if url is not None else None,
-                               obj[text_field])
+                               obj[text_field], fields=_others(obj, text_field))
 
 
 def _read_parquet(path: Path, text_field: str, url_field: str, start: int = 0,
-                  stop: int | None = None):
+                  stop: int | None = None, keep_fields: bool = False):
     import pyarrow.parquet as pq
 
     source = path.name
     names = pq.ParquetFile(path).schema_arrow.names
     if text_field not in names:
         raise ValueError(f"{path.name} has no column {text_field!r}: {names}")
-    table = pq.read_table(path, columns=[c for c in (text_field, url_field) if c in names])
+    table = pq.read_table(path, columns=names if keep_fields else
+                          [c for c in (text_field, url_field) if c in names])
     table = table.slice(start, None if stop is None else max(stop - start, 0))
     texts = table.column(text_field).to_pylist()
     urls = (table.column(url_field).to_pylist() if url_field in table.column_names
             else [None] * len(texts))
-    for record_no, (url, text) in enumerate(zip(urls, texts, strict=True), start=start):
-        yield SourceRecord(source, record_no, str(url) if url is not None else None, text)
+    others = table.to_pylist() if keep_fields else [{}] * len(texts)
+    for record_no, (url, text, row) in enumerate(zip(urls, texts, others, strict=True),
+                                                 start=start):
+        yield SourceRecord(source, record_no, str(url) if url is not None else None, text,
+                           fields=_others(row, text_field))
 
 
 def _read_csv(path: Path, text_field: str, url_field: str):
@@ -192,7 +205,8 @@ def _read_csv(path: Path, text_field: str, url_field: str):
         if row.get(text_field) is None or None in row:
             yield SourceRejection(source, record_no, "malformed_csv_row", str(row)[:PREVIEW_CHARS])
             continue
-        yield SourceRecord(source, record_no, row.get(url_field) or None, row[text_field])
+        yield SourceRecord(source, record_no, row.get(url_field) or None, row[text_field],
+                           fields=_others(row, text_field))
 
 
 def _read_warc(path: Path):
@@ -246,7 +260,7 @@ def read_hf_dataset(spec: str, text_field: str, url_field: str, start: int = 0,
             continue
         url = row.get(url_field)
         yield SourceRecord(source, record_no, str(url) if url is not None else None,
-                           row[text_field])
+                           row[text_field], fields=_others(row, text_field))
 
 
 def read_saved_dataset(spec: str, text_field: str, url_field: str):
@@ -261,4 +275,4 @@ def read_saved_dataset(spec: str, text_field: str, url_field: str):
     for record_no, row in enumerate(dataset):
         url = row[url_field] if has_url else None
         yield SourceRecord(source, record_no, str(url) if url is not None else None,
-                           row[text_field])
+                           row[text_field], fields=_others(row, text_field))

@@ -42,7 +42,7 @@ TABLES: dict[str, pa.Schema] = {
     "personas": pa.schema([
         ("persona_id", _S), ("batch", _S), ("method", _S), ("persona", _S), ("role", _S),
         ("doc_id", _S), ("parent_persona_id", _S), ("depth", _I), ("relation", _S),
-        *_PROVENANCE,
+        *_PROVENANCE, ("source_fields", _S),
     ]),
     "rejected_personas": pa.schema([
         ("batch", _S), ("method", _S), ("doc_id", _S), ("parent_persona_id", _S),
@@ -90,7 +90,7 @@ TABLES: dict[str, pa.Schema] = {
     "synthetic_samples": pa.schema([
         ("sample_id", _S), ("domain", _S), ("batch", _S), ("persona_id", _S), ("persona", _S),
         ("sample_index", _I), ("mode", _S), ("text", _S), ("json_value", _S), ("valid", _B),
-        ("reason", _S), ("finish_reason", _S), *_PROVENANCE,
+        ("reason", _S), ("finish_reason", _S), *_PROVENANCE, ("selection", _S),
     ]),
     "math_solutions": pa.schema([
         ("sample_id", _S), ("batch", _S), ("solver", _I), ("solution", _S), ("answer", _S),
@@ -99,6 +99,22 @@ TABLES: dict[str, pa.Schema] = {
     "math_answers": pa.schema([
         ("sample_id", _S), ("batch", _S), ("answer", _S), ("votes", _I), ("k", _I),
         ("verified", _B),
+    ]),
+    # Issue 16: verifiable instruction data, the judge and safety screen, persona attributes.
+    "instruction_responses": pa.schema([
+        ("sample_id", _S), ("batch", _S), ("constraints", _S), ("instruction", _S),
+        ("response", _S), ("constraints_passed", _B), ("constraint_verdicts", _S),
+        ("n_constraints", _I), ("finish_reason", _S), ("error", _S), *_PROVENANCE,
+    ]),
+    "sample_quality": pa.schema([
+        ("sample_id", _S), ("domain", _S), ("batch", _S), ("safety_flag", _B),
+        ("safety_reason", _S), ("safety_score", _F), ("judge_score", _I),
+        ("judge_reason", _S), ("judge_flag", _B), ("judge_error", _S), *_PROVENANCE,
+    ]),
+    "persona_attributes": pa.schema([
+        ("persona_id", _S), ("batch", _S), ("occupation", _S), ("domain", _S),
+        ("expertise", _S), ("language", _S), ("attribute_source", _S),
+        ("source_fields", _S), *_PROVENANCE,
     ]),
 }
 
