@@ -161,7 +161,9 @@ def register_incoming(warehouse: WarehouseResource, incoming=None,
     files = scan_incoming(incoming)
     if not files:
         return []
-    known = registered_pairs(warehouse.rows("SELECT path, content_hash FROM batch_files"))
+    known = registered_pairs(warehouse.rows(
+        "SELECT path, content_hash FROM batch_files UNION "
+        "SELECT path, content_hash FROM retracted_files"))  # a retracted file stays out
     specs = plan_batches(files, max_records or SETTINGS.batch_records, known)
     return warehouse.register_batches(specs)
 

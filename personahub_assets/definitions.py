@@ -18,6 +18,7 @@ from personahub_assets.automation import JOBS, SCHEDULES, SENSORS
 from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
+from personahub_assets.retract import HUB_JOBS
 from personahub_assets.settings import SETTINGS, Settings
 
 ASSETS = [web_documents, text_personas, relation_personas, imported_personas, persona_hub,
@@ -54,5 +55,5 @@ def build_resources(settings: Settings) -> dict:
     }
 
 
-defs = Definitions(assets=ASSETS, jobs=JOBS, schedules=SCHEDULES, sensors=SENSORS,
+defs = Definitions(assets=ASSETS, jobs=[*JOBS, *HUB_JOBS], schedules=SCHEDULES, sensors=SENSORS,
                    resources=build_resources(SETTINGS))
