@@ -8,7 +8,7 @@ export DAGSTER_HOME ?= $(abspath $(DATA_DIR))/dagster
 # llama-cpp-python builds from source; use both cores.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: install demo update rebuild test ui report lint clean screenshots
+.PHONY: install demo update rebuild retract test ui report lint clean screenshots
 
 # The CPU build of torch first, so that nothing below pulls a CUDA build from the registry.
 TORCH_SPEC ?= torch==2.13.0
@@ -43,6 +43,11 @@ rebuild: install $(DAGSTER_HOME)/dagster.yaml
 		$(DATA_DIR)/warehouse.duckdb.old-$$(date +%Y%m%d%H%M%S)
 	rm -rf $(DATA_DIR)/exports
 	$(BIN)/python -m personahub_assets.update
+
+# Take a batch back out: every row and export derived from it goes; the hub is replayed.
+retract: install $(DAGSTER_HOME)/dagster.yaml
+	@test -n "$(BATCH)" || (echo "usage: make retract BATCH=<batch key>" && exit 2)
+	$(BIN)/python -m personahub_assets.retract --batch $(BATCH)
 
 test: install
 	$(BIN)/python -m pytest

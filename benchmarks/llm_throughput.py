@@ -5,7 +5,7 @@ The same N prompts (half Text-to-Persona on the sample corpus, half synthesis) g
 Dagster materialization, and (c) the resource with continuous batching (``n_parallel``).
 All three run in this one process, one after another, so the ratios compare like with like.
 
-    python benchmarks/llm_throughput.py [--n 48] [--backend llamacpp|vllm --model PATH]
+    python benchmarks/llm_throughput.py [--n 48] [--runs 3] [--backend llamacpp|vllm --model PATH]
 
 Writes benchmarks/results/llm_throughput.json.
 """
@@ -16,6 +16,8 @@ import argparse
 import json
 import os
 import platform
+import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
@@ -105,51 +107,70 @@ def main() -> None:
     parser.add_argument("--backend", choices=["llamacpp", "vllm"], default="llamacpp")
     parser.add_argument("--model", default="")
     parser.add_argument("--n-parallel", type=int, default=8)
+    parser.add_argument("--runs", type=int, default=3, help="repeats; figures are medians")
     parser.add_argument("--out", default=str(ROOT / "benchmarks/results/llm_throughput.json"))
     args = parser.parse_args()
     requests = build_requests(args.n)
     n_ctx = 2048
-    with tempfile.TemporaryDirectory() as tmp:
-        if args.backend == "llamacpp":
-            model = args.model or packaged_model_path()
-            raw_tokens, raw_s = raw_llamacpp(requests, model, n_ctx)
-            serial = pipeline(requests, LLMResource(model=model, n_parallel=1,
-                                                    cache_path=f"{tmp}/serial.duckdb"))
-            batched = pipeline(requests, LLMResource(model=model, n_parallel=args.n_parallel,
-                                                     cache_path=f"{tmp}/batched.duckdb"))
-        else:
-            model = args.model
-            raw_tokens, raw_s = raw_vllm(requests, model)
-            serial = pipeline(requests, LLMResource(backend="vllm", model=model,
-                                                    cache_path=f"{tmp}/serial.duckdb"))
-            batched = serial
-    raw_tps = raw_tokens / raw_s
-    pipe_tps = serial["tokens"] / serial["seconds"]
-    batched_tps = batched["tokens"] / batched["seconds"]
+    load_at_start = os.getloadavg()
+    runs = []
+    for run in range(args.runs):
+        print(f"[llm_throughput] run {run + 1} of {args.runs}", file=sys.stderr)
+        with tempfile.TemporaryDirectory() as tmp:
+            if args.backend == "llamacpp":
+                model = args.model or packaged_model_path()
+                raw_tokens, raw_s = raw_llamacpp(requests, model, n_ctx)
+                serial = pipeline(requests, LLMResource(model=model, n_parallel=1,
+                                                        cache_path=f"{tmp}/serial.duckdb"))
+                batched = pipeline(requests, LLMResource(model=model,
+                                                         n_parallel=args.n_parallel,
+                                                         cache_path=f"{tmp}/batched.duckdb"))
+            else:
+                model = args.model
+                raw_tokens, raw_s = raw_vllm(requests, model)
+                serial = pipeline(requests, LLMResource(backend="vllm", model=model,
+                                                        cache_path=f"{tmp}/serial.duckdb"))
+                batched = serial
+        raw_tps = raw_tokens / raw_s
+        runs.append({
+            "raw_tokens": raw_tokens, "raw_seconds": round(raw_s, 3),
+            "raw_tokens_per_s": round(raw_tps, 2),
+            "pipeline_tokens": serial["tokens"], "pipeline_seconds": round(serial["seconds"], 3),
+            "pipeline_materialization_seconds": round(serial["materialization_seconds"], 3),
+            "pipeline_tokens_per_s": round(serial["tokens"] / serial["seconds"], 2),
+            "ratio": round(serial["tokens"] / serial["seconds"] / raw_tps, 3),
+            "batched_tokens": batched["tokens"], "batched_seconds": round(batched["seconds"], 3),
+            "batched_tokens_per_s": round(batched["tokens"] / batched["seconds"], 2),
+            "batched_ratio": round(batched["tokens"] / batched["seconds"] / raw_tps, 3),
+            # Requests per second: the two paths may stop at different tokens.
+            "batched_vs_serial_requests": round(serial["seconds"] / batched["seconds"], 3),
+            "errors": serial["errors"] + batched["errors"],
+        })
+
+    def median(key: str) -> float:
+        return float(statistics.median(r[key] for r in runs))
+
     result = {
         "backend": args.backend,
         "model": Path(model).name,
         "n_requests": len(requests),
         "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-        "raw_tokens": raw_tokens,
-        "raw_seconds": round(raw_s, 3),
-        "raw_tokens_per_s": round(raw_tps, 2),
-        "pipeline_tokens": serial["tokens"],
-        "pipeline_seconds": round(serial["seconds"], 3),
-        "pipeline_materialization_seconds": round(serial["materialization_seconds"], 3),
-        "pipeline_tokens_per_s": round(pipe_tps, 2),
-        "ratio": round(pipe_tps / raw_tps, 3),
+        "load_average_at_start": [round(x, 2) for x in load_at_start],
+        "load_average_at_end": [round(x, 2) for x in os.getloadavg()],
         "batched_n_parallel": args.n_parallel if args.backend == "llamacpp" else None,
-        "batched_tokens": batched["tokens"],
-        "batched_seconds": round(batched["seconds"], 3),
-        "batched_tokens_per_s": round(batched_tps, 2),
-        "batched_ratio": round(batched_tps / raw_tps, 3),
-        "batched_requests_per_s": round(len(requests) / batched["seconds"], 3),
-        "raw_requests_per_s": round(len(requests) / raw_s, 3),
-        "errors": serial["errors"] + batched["errors"],
+        "runs": runs,
+        "raw_tokens_per_s": median("raw_tokens_per_s"),
+        "pipeline_tokens_per_s": median("pipeline_tokens_per_s"),
+        "ratio": median("ratio"),
+        "batched_tokens_per_s": median("batched_tokens_per_s"),
+        "batched_ratio": median("batched_ratio"),
+        "batched_vs_serial_requests": median("batched_vs_serial_requests"),
+        "figures": "medians over runs; each run times the three paths one after another",
+        "errors": sum(r["errors"] for r in runs),
         "command": "python benchmarks/llm_throughput.py"
                    + (f" --backend {args.backend}" if args.backend != "llamacpp" else "")
-                   + (f" --n {args.n}" if args.n != 48 else ""),
+                   + (f" --n {args.n}" if args.n != 48 else "")
+                   + (f" --runs {args.runs}" if args.runs != 3 else ""),
     }
     Path(args.out).parent.mkdir(parents=True, exist_ok=True)
     Path(args.out).write_text(json.dumps(result, indent=2) + "\n")

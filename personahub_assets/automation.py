@@ -71,13 +71,16 @@ def batch_condition() -> AutomationCondition:
             & ac.all_deps_blocking_checks_passed()).with_label("batch_eager")
 
 
-# Automation: synthesis, the GPU-heavy stage, has its own sensor, so a user can switch it off
-# in the UI and run it in a nightly window instead (nightly_synthesis_backfill below); math
-# verification follows each synthesized batch through the main sensor.
+# Automation: the model-bound stages (synthesis, instruction responses, the judge, persona
+# attributes) have their own sensor, so a user can switch them off in the UI and synthesize in a
+# nightly window instead (nightly_synthesis_backfill below); math verification and export
+# follow each synthesized batch through the main sensor.
 MODEL_STAGES = AssetSelection.assets("synthetic_data")
+MODEL_SENSOR_TARGET = MODEL_STAGES | AssetSelection.assets(
+    "persona_attributes", "instruction_responses", "sample_quality")
 automation_sensor = AutomationConditionSensorDefinition(
     "automation_sensor",
-    target=AssetSelection.all() - MODEL_STAGES,
+    target=AssetSelection.all() - MODEL_SENSOR_TARGET,
     default_status=DefaultSensorStatus.RUNNING,
     run_tags=RUN_TAGS,
     description="Moves every batch from ingestion to curation and export as soon as its "
@@ -85,10 +88,11 @@ automation_sensor = AutomationConditionSensorDefinition(
 )
 synthesis_automation_sensor = AutomationConditionSensorDefinition(
     "synthesis_automation_sensor",
-    target=MODEL_STAGES,
+    target=MODEL_SENSOR_TARGET,
     default_status=DefaultSensorStatus.RUNNING,
     run_tags=RUN_TAGS,
-    description="Synthesis of every curated batch, as soon as it is ready. Switch it off and "
+    description="Synthesis, instruction responses, judging and persona attributes of every "
+                "curated batch, as soon as it is ready. Switch it off and "
                 "nightly_synthesis_backfill on to synthesize only in a nightly window.",
 )
 
@@ -157,7 +161,9 @@ def register_incoming(warehouse: WarehouseResource, incoming=None,
     files = scan_incoming(incoming)
     if not files:
         return []
-    known = registered_pairs(warehouse.rows("SELECT path, content_hash FROM batch_files"))
+    known = registered_pairs(warehouse.rows(
+        "SELECT path, content_hash FROM batch_files UNION "
+        "SELECT path, content_hash FROM retracted_files"))  # a retracted file stays out
     specs = plan_batches(files, max_records or SETTINGS.batch_records, known)
     return warehouse.register_batches(specs)
 

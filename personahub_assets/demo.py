@@ -16,6 +16,12 @@ import os
 # Before the settings are read: limits that keep the demo within minutes on two cores.
 os.environ.setdefault("PERSONAHUB_MAX_PERSONAS", "4")
 os.environ.setdefault("PERSONAHUB_HOPS", "1")
+# The embedded 270M model is a weak judge and a slow one under its JSON grammar (about 7 s a
+# call on two cores): the demo scores one sample per partition to show the path.
+os.environ.setdefault("PERSONAHUB_JUDGE_MAX_SAMPLES", "1")
+# Persona attributes by keyword rules: a model call per hub persona under a JSON grammar costs
+# about as much as the rest of the demo on the embedded model (see README).
+os.environ.setdefault("PERSONAHUB_ATTRIBUTES_METHOD", "rules")
 
 import argparse  # noqa: E402
 import sys  # noqa: E402
@@ -27,6 +33,7 @@ from dagster import DagsterInstance  # noqa: E402
 from personahub_assets.automation import register_source  # noqa: E402
 from personahub_assets.definitions import ASSETS, build_resources  # noqa: E402
 from personahub_assets.lib.batching import PERSONAS  # noqa: E402
+from personahub_assets.quality_report import quality_summary  # noqa: E402
 from personahub_assets.report import latest_check_results, write_html_report  # noqa: E402
 from personahub_assets.settings import SETTINGS  # noqa: E402
 from personahub_assets.update import run_update  # noqa: E402
@@ -61,6 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     print_report(warehouse.table_counts(), checks, {"update (all stages)": elapsed},
                  [f"{'+'.join(r.assets)}[{r.partition}] run {r.run_id}" for r in report.failed])
     sys.stdout.write(f"Plots (dedup funnel, persona lengths, validity per domain): {page}\n")
+    sys.stdout.write(quality_summary(warehouse, SETTINGS.exports_dir))
     return 1 if report.failed or any(not c[3] and c[4] == "ERROR" for c in checks) else 0
 
 

@@ -21,7 +21,17 @@
 | PERSONAHUB_WAREHOUSE_CATALOG | (none) | cluster: DuckLake catalog, libpq string (PGPASSWORD) |
 | PERSONAHUB_WAREHOUSE_DATA_PATH | data/lake | cluster: the lake's Parquet (shared folder, s3://) |
 | PERSONAHUB_LLM_CACHE_CATALOG | the catalog | cluster: Postgres of the shared response cache |
+| PERSONAHUB_EMBEDDINGS_MODEL_DIR | (none) | local model folder (static or minilm encoder) |
+| PERSONAHUB_EMBEDDINGS_LANGUAGES | (encoder's) | languages it knows, e.g. en,de; others: MinHash |
 | PERSONAHUB_STATIC_MODEL_DIR | ~/.cache/personahub-assets/models/minilm-static | static model |
+| PERSONAHUB_JUDGE_BACKEND | (the generator's) | backend of the judge model (resource judge_llm) |
+| PERSONAHUB_JUDGE_MODEL | (the generator's) | the judge model: GGUF path or model name |
+| PERSONAHUB_JUDGE_PROMPT_STYLE | (the generator's) | completion or chat |
+| PERSONAHUB_JUDGE_BASE_URL | (the generator's) | OpenAI-compatible server of the judge |
+| PERSONAHUB_JUDGE_API_KEY | (none) | its API key, only through a Dagster EnvVar |
+| PERSONAHUB_DATASET_LICENSE | cc-by-nc-sa-4.0 | license written into each dataset card |
+| PERSONAHUB_JUDGE_MAX_SAMPLES | 0 | valid samples the judge scores per partition (0 = all) |
+| PERSONAHUB_ATTRIBUTES_METHOD | model | persona attributes: model (rules as fallback) or rules |
 """
 
 from __future__ import annotations
@@ -46,6 +56,12 @@ class Settings:
     embeddings: str = "static"
     embeddings_base_url: str = ""
     embeddings_model: str = ""
+    judge_backend: str = ""
+    judge_model: str = ""
+    judge_prompt_style: str = ""
+    judge_base_url: str = ""
+    dataset_license: str = "cc-by-nc-sa-4.0"
+    attributes_method: str = "model"
     max_documents: int = 0
     hops: int = 1
     max_personas: int = 0
@@ -53,6 +69,7 @@ class Settings:
     warehouse_catalog: str = ""
     warehouse_data_path: str = ""
     cache_catalog: str = ""
+    judge_max_samples: int = 0
 
     @property
     def incoming_dir(self) -> Path:
@@ -78,7 +95,8 @@ class Settings:
             ("max_documents", "PERSONAHUB_MAX_DOCUMENTS", 0, 0),
             ("hops", "PERSONAHUB_HOPS", 1, 0),
             ("max_personas", "PERSONAHUB_MAX_PERSONAS", 0, 0),
-            ("max_retries", "PERSONAHUB_MAX_RETRIES", 2, 0))}
+            ("max_retries", "PERSONAHUB_MAX_RETRIES", 2, 0),
+            ("judge_max_samples", "PERSONAHUB_JUDGE_MAX_SAMPLES", 0, 0))}
         return cls(
             data_dir=data_dir,
             **ints,
@@ -95,6 +113,12 @@ class Settings:
                                                str(data_dir / "lake")),
             cache_catalog=os.environ.get("PERSONAHUB_LLM_CACHE_CATALOG",
                                          os.environ.get("PERSONAHUB_WAREHOUSE_CATALOG", "")),
+            judge_backend=os.environ.get("PERSONAHUB_JUDGE_BACKEND", ""),
+            judge_model=os.environ.get("PERSONAHUB_JUDGE_MODEL", ""),
+            judge_prompt_style=os.environ.get("PERSONAHUB_JUDGE_PROMPT_STYLE", ""),
+            judge_base_url=os.environ.get("PERSONAHUB_JUDGE_BASE_URL", ""),
+            dataset_license=os.environ.get("PERSONAHUB_DATASET_LICENSE", "cc-by-nc-sa-4.0"),
+            attributes_method=os.environ.get("PERSONAHUB_ATTRIBUTES_METHOD", "model"),
         )
 
 

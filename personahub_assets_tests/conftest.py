@@ -8,3 +8,6 @@ os.environ.setdefault("PERSONAHUB_DATA_DIR", tempfile.mkdtemp(prefix="personahub
 # Automated runs honour these settings: keep the model's work in the tests small.
 os.environ.setdefault("PERSONAHUB_MAX_PERSONAS", "1")
 os.environ.setdefault("PERSONAHUB_HOPS", "1")
+# Graph-wide tests find persona attributes by rules: a grammar-bound model call per persona
+# would dominate their time. test_quality_assets runs the model method on its own.
+os.environ.setdefault("PERSONAHUB_ATTRIBUTES_METHOD", "rules")

@@ -12,12 +12,12 @@ import sys
 import tempfile
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-
-import httpx
 
 
 @contextmanager
@@ -76,9 +76,12 @@ def free_port() -> int:
 
 
 @contextmanager
-def llama_cpp_server(model_path: str, n_ctx: int = 2048,
-                     extra_args: tuple[str, ...] = ()) -> Iterator[str]:
-    """Start ``python -m llama_cpp.server`` on a free loopback port; yield its /v1 base URL."""
+def llama_cpp_server(model_path: str, n_ctx: int = 2048, extra_args: tuple[str, ...] = (),
+                     processes: list[subprocess.Popen] | None = None) -> Iterator[str]:
+    """Start ``python -m llama_cpp.server`` on a free loopback port; yield its /v1 base URL.
+
+    The server process is appended to ``processes`` when given (a test may kill it).
+    """
     port = free_port()
     # A pipe nobody reads would fill up and block the server, so it logs to a file.
     log = tempfile.TemporaryFile()  # noqa: SIM115 - closed in the finally below
@@ -87,6 +90,8 @@ def llama_cpp_server(model_path: str, n_ctx: int = 2048,
          "--port", str(port), "--n_ctx", str(n_ctx), "--model_alias", "gemma-3-270m",
          *extra_args],
         stdout=log, stderr=subprocess.STDOUT)
+    if processes is not None:
+        processes.append(proc)
     base = f"http://127.0.0.1:{port}/v1"
     try:
         deadline = time.monotonic() + 120
@@ -95,9 +100,10 @@ def llama_cpp_server(model_path: str, n_ctx: int = 2048,
                 log.seek(0)
                 raise RuntimeError(f"llama.cpp server exited: {log.read()[-2000:]!r}")
             try:
-                if httpx.get(base + "/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
+                with urllib.request.urlopen(base + "/models", timeout=2) as answer:
+                    if answer.status == 200:
+                        break
+            except (urllib.error.URLError, OSError):
                 pass
             if time.monotonic() > deadline:
                 raise TimeoutError("llama.cpp server did not start in 120 s")
@@ -121,14 +127,20 @@ class FaultServer:
     Markers (``_N`` = for the first N attempts): ``FAULT:ok``, ``FAULT:429_2`` (429 with
     Retry-After), ``FAULT:500_3``, ``FAULT:slow_1`` (sleeps past the client timeout),
     ``FAULT:truncate`` (finish_reason length), ``FAULT:bad400`` (a non-retryable 400),
-    ``FAULT:malformed`` (a 200 whose body is not JSON), ``FAULT:always503``. Attempts are
+    ``FAULT:malformed`` (a 200 whose body is not JSON), ``FAULT:always503``,
+    ``FAULT:jsontail`` (a JSON object, then more text up to the token limit). Attempts are
     counted per marker text, so each test uses its own marker.
     """
 
-    def __init__(self, slow_s: float = 2.0, die_after: int | None = None):
+    def __init__(self, slow_s: float = 2.0, die_after: int | None = None,
+                 max_in_flight: int | None = None, answer_s: float = 0.0):
         self.attempts: Counter[str] = Counter()
         self.slow_s = slow_s
         self.die_after = die_after  # stop serving for good after this many requests
+        # Like a loaded server: a request beyond max_in_flight gets a 429 at once.
+        self.max_in_flight = max_in_flight
+        self.answer_s = answer_s  # how long each accepted request takes
+        self.in_flight = self.peak_in_flight = self.rejected = 0
         self.total = 0
         self.auth_headers: list[str | None] = []
         self._lock = threading.Lock()
@@ -154,7 +166,22 @@ class FaultServer:
                     self.close_connection = True
                     return
                 kind, times = (m.group(1), int(m.group(2) or 0)) if m else ("ok", 0)
-                server._respond(self, kind, times, n, body)
+                with server._lock:
+                    busy = (server.max_in_flight is not None
+                            and server.in_flight >= server.max_in_flight)
+                    server.rejected += busy
+                    if not busy:
+                        server.in_flight += 1
+                        server.peak_in_flight = max(server.peak_in_flight, server.in_flight)
+                if busy:
+                    _send(self, 429, {"error": "busy"}, {"Retry-After": "0"})
+                    return
+                try:
+                    time.sleep(server.answer_s)
+                    server._respond(self, kind, times, n, body)
+                finally:
+                    with server._lock:
+                        server.in_flight -= 1
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.base_url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
@@ -192,8 +219,10 @@ class FaultServer:
             h.end_headers()
             h.wfile.write(b"{not json")
             return None
-        finish = "length" if kind == "truncate" else "stop"
+        finish = "length" if kind in {"truncate", "jsontail"} else "stop"
         text = f" A reply to {kind} number {n}"
+        if kind == "jsontail":  # a JSON object, then the model runs on to the token limit
+            text = ' {"name": "Ada"}\n\nGame world: a town\nPersona: a smith\nNPC: {"na'
         choice = ({"text": text} if "prompt" in body
                   else {"message": {"role": "assistant", "content": text.strip()}})
         return _send(h, 200, {"choices": [{**choice, "finish_reason": finish, "index": 0}],

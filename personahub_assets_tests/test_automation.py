@@ -6,7 +6,6 @@ import dataclasses
 import json
 from datetime import datetime, timezone
 
-import pytest
 from dagster import (
     Definitions,
     MultiPartitionKey,
@@ -142,10 +141,6 @@ def test_nightly_backfill_requests_only_missing_synthesis_of_curated_batches(tmp
         assert "every curated batch is synthesized" in tick().skip_message
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "package bug: automation.py synthesis_job selects synthetic_data (domain x batch) and "
-    "math_verification (batch), which have different partitions definitions, so the job "
-    "cannot resolve and the code location fails to load (dagster definitions validate)"))
 def test_the_code_location_loads_with_every_job():
     from personahub_assets.definitions import defs
 

@@ -163,7 +163,7 @@ def test_unsupported_and_unreadable_files_are_rejected_not_ignored(tmp_path):
     reasons = {r["source"]: r["reason"] for r in wh.rows(
         "SELECT source, reason FROM rejected_documents")}
     assert reasons["slides.pptx"] == "unsupported_format:.pptx"
-    assert reasons["table.parquet"].startswith("unreadable:")
+    assert reasons["table.parquet"] == "broken_parquet"  # named by the Parquet reader
     assert wh.scalar("SELECT count(*) FROM documents") == 1
 
 

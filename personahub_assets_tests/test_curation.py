@@ -3,7 +3,7 @@
 from pathlib import Path
 
 import pytest
-from dagster import EnvVar, materialize
+from dagster import DagsterInstance, EnvVar, materialize
 
 from personahub_assets.definitions import ASSETS
 from personahub_assets.lib.embeddings import MiniLMEncoder
@@ -13,6 +13,7 @@ from personahub_assets.lib.tables import to_arrow
 from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
+from personahub_assets_tests.batch_helpers import empty_batch, register
 from personahub_assets_tests.servers import embeddings_api
 
 BASE = ("A marine biologist who counts seagrass shoots along the Brittany coast every spring "
@@ -21,24 +22,35 @@ BASE = ("A marine biologist who counts seagrass shoots along the Brittany coast 
 NEAR = jaccard(word_set(BASE), word_set(BASE + " carefully"))
 
 
-def _persona(text: str, shard: int, method: str = "text", depth: int = 0) -> dict:
-    return {"persona_id": persona_id(text), "shard": shard, "method": method, "persona": text,
-            "doc_id": f"d{shard}", "depth": depth, "backend": "llamacpp", "model": "m.gguf",
+def _persona(text: str, doc: int, method: str = "text", depth: int = 0) -> dict:
+    return {"persona_id": persona_id(text), "method": method, "persona": text,
+            "doc_id": f"d{doc}", "depth": depth, "backend": "llamacpp", "model": "m.gguf",
             "template": "t", "template_version": "1", "sampling_params": "{}"}
 
 
-def test_hub_drops_exact_and_near_duplicates_with_reasons(tmp_path):
+def _curate(tmp_path, rows: list[dict], embeddings=None, **config):
+    """The rows as one batch's personas, then persona_hub materialized for that batch."""
     wh = WarehouseResource(path=str(tmp_path / "w.duckdb"))
+    with DagsterInstance.ephemeral() as instance:
+        key = empty_batch(wh, instance)
+        wh.replace_partition("personas", {}, to_arrow("personas", [
+            {**r, "batch": key} for r in rows]))
+        result = materialize(ASSETS, selection=["persona_hub"], partition_key=key,
+                             instance=instance, resources={
+                                 "warehouse": wh, "embeddings": embeddings or EmbeddingsResource(),
+                                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))},
+                             run_config={"ops": {"persona_hub": {"config": config}}})
+    return wh, result
+
+
+def test_hub_drops_exact_and_near_duplicates_with_reasons(tmp_path):
     rows = [
         _persona(BASE, 0),
         _persona(BASE.upper() + ".", 1),  # same normalized text: exact duplicate
         _persona(BASE + " carefully", 1, method="relation", depth=1),  # Jaccard 20/21
         _persona("A bus driver in Nairobi who teaches chess to children on weekends", 0),
     ]
-    wh.replace_partition("personas", {}, to_arrow("personas", rows))
-    result = materialize(ASSETS, selection=["persona_hub"], resources={
-        "warehouse": wh, "embeddings": EmbeddingsResource(),
-        "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))})
+    wh, result = _curate(tmp_path, rows)
     assert result.success
     assert all(ev.passed for ev in result.get_asset_check_evaluations())
     hub = wh.rows("SELECT persona FROM persona_hub ORDER BY persona")
@@ -59,9 +71,10 @@ def test_imported_persona_set_joins_the_hub(tmp_path):
     wh = WarehouseResource(path=str(tmp_path / "w.duckdb"))
     resources = {"warehouse": wh, "embeddings": EmbeddingsResource(),
                  "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
-    result = materialize(ASSETS, selection=["imported_personas", "persona_hub"],
-                         resources=resources, run_config={"ops": {"imported_personas": {
-                             "config": {"sources": [str(SAMPLE_PERSONAS)]}}}})
+    with DagsterInstance.ephemeral() as instance:
+        [key] = register(wh, instance, SAMPLE_PERSONAS, kind="personas")
+        result = materialize(ASSETS, selection=["imported_personas", "persona_hub"],
+                             partition_key=key, instance=instance, resources=resources)
     assert result.success
     assert all(ev.passed for ev in result.get_asset_check_evaluations())
     lines = SAMPLE_PERSONAS.read_text().splitlines()
@@ -73,16 +86,12 @@ def test_imported_persona_set_joins_the_hub(tmp_path):
 
 
 def test_hub_filters_personal_data_and_non_personas(tmp_path):
-    wh = WarehouseResource(path=str(tmp_path / "w.duckdb"))
     clean = "A ferry mechanic in Tromso who keeps a notebook of every engine he has rebuilt"
     rows = [_persona(clean, 0),
             _persona("A tutor who can be reached at tutor.anna@mail.example.com for lessons", 0),
             _persona("I am sorry, but I cannot describe a person from this text at all", 1),
             _persona("Chef", 1)]
-    wh.replace_partition("personas", {}, to_arrow("personas", rows))
-    result = materialize(ASSETS, selection=["persona_hub"], resources={
-        "warehouse": wh, "embeddings": EmbeddingsResource(),
-        "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))})
+    wh, result = _curate(tmp_path, rows)
     assert result.success
     checks = {ev.check_name: ev.passed for ev in result.get_asset_check_evaluations()}
     assert checks["hub_no_pii"] and all(checks.values())
@@ -102,13 +111,8 @@ DRIVER = "A bus driver in Nairobi who teaches chess to children on weekends"
 
 
 def _embedding_hub(tmp_path, embeddings: EmbeddingsResource, **config):
-    wh = WarehouseResource(path=str(tmp_path / "w.duckdb"))
     rows = [_persona(t, i % 2) for i, t in enumerate([*CURATOR, *BEEKEEPER, DRIVER])]
-    wh.replace_partition("personas", {}, to_arrow("personas", rows))
-    result = materialize(ASSETS, selection=["persona_hub"], resources={
-        "warehouse": wh, "embeddings": embeddings,
-        "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))},
-        run_config={"ops": {"persona_hub": {"config": config}}})
+    wh, result = _curate(tmp_path, rows, embeddings, **config)
     assert result.success
     checks = {ev.check_name: ev.passed for ev in result.get_asset_check_evaluations()}
     assert all(checks.values()), checks
@@ -134,9 +138,8 @@ def test_embedding_dedup_drops_paraphrases_that_minhash_keeps(tmp_path):
     assert all(e["similarity"] >= 0.9 for e in wh.rows("SELECT similarity FROM persona_dedup_log"))
     assert metadata["near_duplicates"] == 0 and metadata["embedding_near_duplicates"] == 2
     assert metadata["embedding_encoder"] == "static"
-    assert metadata["hub_size"] == 3 and metadata["drop_ratio_embedding"] == 0.4
-    for chart in ("dedup_funnel", "persona_length_histogram"):  # pictures in the UI
-        assert "](data:image/svg+xml;base64," in metadata[chart]
+    assert metadata["hub_size"] == 3 and metadata["kept"] == 3
+    assert "](data:image/svg+xml;base64," in metadata["dedup_funnel"]  # a picture in the UI
 
 
 def test_embedding_threshold_is_configurable_and_the_stage_can_be_switched_off(tmp_path):

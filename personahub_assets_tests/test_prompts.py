@@ -86,3 +86,22 @@ def test_sql_and_template_shaped_personas_change_nothing_but_their_own_slot(temp
             == template.render_completion(benign))
     assert ([(role, text.replace(flat, "BENIGN")) for role, text in template.render_chat(hostile)]
             == list(template.render_chat(benign)))
+
+
+def test_json_templates_stop_where_the_few_shot_format_ends():
+    npc = SYNTHESIS_TEMPLATES["npc"]
+    request = npc.request({"persona": "A tailor.", "world": "a river port"}, seed=1)
+    assert request.stop == ("\n\n", "\nGame world:", "\nNPC:")
+    # Every example ends where a stop begins, and the chat form keeps only the labels.
+    assert request.completion_prompt.count("\n\nGame world:") == len(npc.examples) + 1
+    assert request.stops_for("chat") == ["\nGame world:", "\nNPC:"]
+    assert len(SYNTHESIS_TEMPLATES["tool"].stops()) <= 4
+
+
+def test_leading_json_value_and_dropped_tail():
+    from personahub_assets.lib.generation import parse_leading_json
+
+    text = '{"a": 1}\n\nGame world: more'
+    assert parse_leading_json(text) == ({"a": 1}, '{"a": 1}', len("Game world: more"))
+    assert parse_leading_json('```json\n{"a": [1]}\n```') == ({"a": [1]}, '{"a": [1]}', 0)
+    assert parse_leading_json("no JSON here")[0] is None

@@ -1,19 +1,20 @@
-"""Curation: personas -> a deduplicated ``persona_hub`` and its dedup log, by batch order.
+"""Curation: personas -> the deduplicated ``persona_hub``, one batch at a time, in sequence
+order, against the hub's persisted dedup state (``personahub_assets.lib.hub``).
 
 Stages, each logged per dropped persona in ``persona_dedup_log``: filters (length, PII-only,
 refusals, boilerplate, not a persona), exact duplicates, MinHash near-duplicates (Jaccard on
 word 1-grams) and embedding near-duplicates (cosine on sentence embeddings).
 """
 
-import time
 
-import pyarrow as pa
 from dagster import (
     AssetCheckResult,
     AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
+    AssetKey,
     Config,
+    Failure,
     MaterializeResult,
     MetadataValue,
     asset,
@@ -22,42 +23,25 @@ from pydantic import Field
 
 from personahub_assets.assets.common import table_metadata
 from personahub_assets.automation import batch_condition
-from personahub_assets.lib import markdown, plots
-from personahub_assets.lib.embeddings import embedding_near_duplicates
-from personahub_assets.lib.minhash import band_recall, near_duplicates
-from personahub_assets.lib.pii import find_pii, redact
-from personahub_assets.lib.tables import TABLES, to_arrow
-from personahub_assets.lib.validation import hub_filter_reason
+from personahub_assets.lib import hub, markdown, plots
+from personahub_assets.lib.minhash import band_recall
+from personahub_assets.lib.pii_audit import audit_pii
 from personahub_assets.partitions import batch_partitions
 from personahub_assets.resources.embeddings import EmbeddingsResource
-from personahub_assets.resources.warehouse import QueryRows, WarehouseResource
+from personahub_assets.resources.warehouse import WarehouseResource
 
-_METHOD_ORDER = "CASE method WHEN 'import' THEN 0 WHEN 'text' THEN 1 ELSE 2 END"
-# After the method: shallower first, then every other column, so the order is total and the
-# survivor of a group of exact copies is the same row in Python and in SQL.
-_TIE_ORDER = ("depth, persona_id, doc_id NULLS FIRST, parent_persona_id NULLS FIRST, "
-              "batch, role NULLS FIRST, relation NULLS FIRST, template NULLS FIRST")
-# Read before the decisions and checked again inside the write transaction.
-_FINGERPRINT = ("SELECT count(*) AS n, coalesce(sum(hash(persona_id, method, batch, depth, "
-                "doc_id, parent_persona_id)), 0) AS h FROM personas")
-
-
-_SEQ = "(SELECT seq FROM batches b WHERE b.batch = personas.batch)"
-
-
-def _hub_select() -> str:
-    """The hub rows: the first row of each kept persona ID in decision order, copied in SQL."""
-    names = [f'p."{column}"' for column in TABLES["persona_hub"].names]
-    return (f"SELECT {', '.join(names)} FROM (SELECT *, row_number() OVER (PARTITION BY "
-            f"persona_id ORDER BY {_SEQ}, {_METHOD_ORDER}, {_TIE_ORDER}) AS first_row "
-            f"FROM personas) p JOIN kept k USING (persona_id) WHERE p.first_row = 1")
-
-
-_HUB_FROM_PERSONAS = _hub_select()
+#: The assets whose partitions of a batch must exist before the hub curates that batch.
+PERSONA_ASSETS = ("text_personas", "relation_personas", "imported_personas")
+#: Runs of persona_hub are serialized by this Dagster concurrency pool (one slot).
+HUB_POOL = "persona_hub"
 
 
 class HubConfig(Config):
-    """Dedup settings (the paper: MinHash on 1-grams, 128 permutations, 0.9; embeddings 0.9)."""
+    """Dedup settings (the paper: MinHash on 1-grams, 128 permutations, 0.9; embeddings 0.9).
+
+    They are recorded in the hub's ledger; changing them takes a rebuild (the rebuild_hub
+    job), so that every batch of the hub is decided by the same rule.
+    """
 
     minhash_threshold: float = Field(default=0.9, description="Jaccard at which to drop.")
     min_words: int = Field(default=4, description="Shorter personas are filtered out.")
@@ -69,227 +53,182 @@ class HubConfig(Config):
     embedding_threshold: float = Field(
         default=0.9, description="Cosine at which to drop; the paper suggests 0.5 when "
         "diversity matters more than volume.")
-    embedding_index: str = Field(
-        default="auto", description="exact, ivf (approximate, about linear) or auto "
-        "(exact up to 100,000 personas).")
-    check_sample: int = Field(default=20_000, description="Hub personas re-checked for "
-                              "remaining embedding near-duplicates.")
+    ivf_min_hub: int = Field(
+        default=100_000, description="Exact embedding search until the hub holds this many "
+        "personas; then IVF centroids are trained once on the hub and frozen (0: always "
+        "exact).")
+    ivf_nlist: int = Field(default=1024, description="IVF lists (centroids).")
+    ivf_nprobe: int = Field(default=16, description="IVF lists probed per persona.")
+    check_sample: int = Field(default=2_000, description="Hub personas in the consistent "
+                              "sample checked by exact all-pairs Jaccard.")
+    embedding_check_sample: int = Field(default=256, description="Hub vectors compared with "
+                                        "the whole hub by exact cosine in the check.")
+
+    def settings(self, encoder: str) -> hub.HubSettings:
+        return hub.HubSettings(
+            minhash_threshold=self.minhash_threshold, min_words=self.min_words,
+            max_words=self.max_words, num_perm=self.num_perm, bands=self.bands,
+            rows=self.rows, embedding_dedup=self.embedding_dedup,
+            embedding_threshold=self.embedding_threshold,
+            encoder=encoder if self.embedding_dedup else "", ivf_min_hub=self.ivf_min_hub,
+            ivf_nlist=self.ivf_nlist, ivf_nprobe=self.ivf_nprobe)
+
+
+def persona_readiness(instance, current: str):
+    """``ready(batch)``: the batch's persona partitions are materialized in this instance.
+
+    An asset of which the instance knows no partition at all (personas written to the
+    warehouse outside Dagster) does not hold batches back.
+    """
+    done = {name: instance.get_materialized_partitions(AssetKey(name))
+            for name in PERSONA_ASSETS}
+
+    def ready(batch: str) -> bool:
+        return batch == current or all(not keys or batch in keys for keys in done.values())
+
+    return ready
 
 
 @asset(
     partitions_def=batch_partitions,
-    deps=["text_personas", "relation_personas", "imported_personas"],
+    deps=list(PERSONA_ASSETS),
     automation_condition=batch_condition(),
+    pool=HUB_POOL,
     group_name="curation",
     kinds={"duckdb", "python"},
     check_specs=[
-        AssetCheckSpec(
-            "hub_accounted", asset="persona_hub",
-            partitions_def=batch_partitions, blocking=True,
-                       description="Personas in = personas in the hub + personas in the log."),
-        AssetCheckSpec(
-            "hub_unique_ids", asset="persona_hub",
-            partitions_def=batch_partitions, blocking=True,
+        AssetCheckSpec("hub_accounted", asset="persona_hub", blocking=True,
+                       partitions_def=batch_partitions,
+                       description="Per batch: personas in the batch = hub rows + dedup log "
+                       "rows, and both match the ledger's figures."),
+        AssetCheckSpec("hub_unique_ids", asset="persona_hub", blocking=True,
+                       partitions_def=batch_partitions,
                        description="No persona appears twice in the hub."),
-        AssetCheckSpec(
-            "hub_no_near_duplicates", asset="persona_hub",
-            partitions_def=batch_partitions, blocking=True,
-                       description="No pair in the hub reaches the MinHash threshold."),
-        AssetCheckSpec(
-            "hub_no_pii", asset="persona_hub",
-            partitions_def=batch_partitions, blocking=True,
-                       description="No persona in the hub holds personal data."),
-        AssetCheckSpec(
-            "hub_no_embedding_near_duplicates", asset="persona_hub",
-            partitions_def=batch_partitions,
-                       description="No pair in a sample of the hub reaches the cosine "
-                       "threshold (exact search)."),
+        AssetCheckSpec("hub_no_near_duplicates", asset="persona_hub", blocking=True,
+                       partitions_def=batch_partitions,
+                       description="Exact all-pairs Jaccard on a consistent sample of the hub "
+                       "(near-duplicates are sampled together) finds no pair at the "
+                       "threshold."),
+        AssetCheckSpec("hub_no_pii", asset="persona_hub", blocking=True,
+                       partitions_def=batch_partitions,
+                       description="A second PII detector (other patterns and a card "
+                       "checksum) finds nothing in the batches curated by this run."),
+        AssetCheckSpec("hub_no_embedding_near_duplicates", asset="persona_hub",
+                       partitions_def=batch_partitions,
+                       description="A sample of hub vectors against every hub vector by exact "
+                       "cosine: pairs at the threshold (IVF may miss some)."),
     ],
 )
 def persona_hub(
     context: AssetExecutionContext, config: HubConfig, warehouse: WarehouseResource,
     embeddings: EmbeddingsResource,
 ) -> MaterializeResult:
-    """The deduplicated persona hub: filters, exact dedup on normalized text, MinHash
-    near-dedup, then embedding near-dedup.
+    """The deduplicated persona hub, curated incrementally.
 
-    Survivors are chosen deterministically: earlier batches (by sequence number) first, then
+    A run for batch B curates every registered batch not yet in the hub's ledger with a
+    sequence number up to B's, in sequence order, one transaction per batch, against the
+    persisted state of the batches before it. Survivors are decided by sequence, then
     imported before text before relation personas, shallower before deeper, then by persona
-    ID. Every dropped persona goes to
-    ``persona_dedup_log`` with the persona it duplicates.
+    ID. Every dropped persona goes to ``persona_dedup_log`` with the persona it duplicates.
     """
-    # Read before the rows: a change in between then fails the write's guard, never passes it.
-    fingerprint = warehouse.rows(_FINGERPRINT)[0]
-    # Only the four columns the decisions need come into Python, as columns, not row dicts;
-    # the hub rows themselves are copied inside DuckDB from `personas`.
-    columns = warehouse.arrow(
-        f"SELECT persona_id, persona, method, batch FROM personas "
-        f"ORDER BY {_SEQ}, {_METHOD_ORDER}, {_TIE_ORDER}").to_pydict()
-    ids, texts = columns["persona_id"], columns["persona"]
-    methods, batches = columns["method"], columns["batch"]
-    del columns
-    total = len(ids)
+    batch = context.partition_key
+    _, seq = warehouse.batch(batch)
+    settings = config.settings(embeddings.describe())
+    encoder = embeddings.build() if settings.embedding_dedup else None
 
-    log: list[dict] = []
+    def log(outcome: hub.BatchOutcome) -> None:
+        context.log.info(
+            f"persona_hub: batch {outcome.batch} (seq {outcome.seq}, {outcome.index} index): "
+            f"{outcome.personas_in} in, {outcome.filtered} filtered, {outcome.exact} exact, "
+            f"{outcome.minhash} MinHash, {outcome.embedding} embedding, {outcome.kept} kept, "
+            f"{outcome.unseen} left to MinHash (the encoder cannot represent them); "
+            + ", ".join(f"{k} {v:.2f}s" for k, v in outcome.seconds.items()))
 
-    def drop(i: int, stage: str, duplicate_of: str | None, similarity: float | None,
-             text: str | None = None) -> None:
-        log.append({"persona_id": ids[i], "persona": texts[i] if text is None else text,
-                    "method": methods[i], "batch": batches[i], "stage": stage,
-                    "duplicate_of": duplicate_of, "similarity": similarity})
+    try:
+        outcomes, blocked = hub.curate_pending(
+            warehouse.session, settings, encoder, upto_seq=seq,
+            ready=persona_readiness(context.instance, batch), on_batch=log)
+    except hub.HubStateError as exc:
+        raise Failure(str(exc)) from exc
+    ledger = warehouse.rows("SELECT * FROM hub_ledger WHERE batch = ?", [batch])
+    if not ledger:
+        raise Failure(f"batch {batch} (seq {seq}) waits for batch {blocked[0]} (seq "
+                      f"{blocked[1]}), whose personas are not materialized yet: the hub "
+                      f"curates batches in sequence order. Materialize that batch's personas; "
+                      f"automation then runs this partition again.")
+    row = ledger[0]
+    curated = [o.batch for o in outcomes]
 
-    survivors: list[int] = []  # positions, in decision order
-    seen: set[str] = set()
-    filtered = 0
-    for i in range(total):
-        reason = hub_filter_reason(texts[i], config.min_words, config.max_words)
-        if reason is not None:
-            filtered += 1
-            drop(i, f"filter:{reason}", None, None, text=redact(texts[i]))
-        elif ids[i] in seen:
-            drop(i, "exact", ids[i], 1.0)
-        else:
-            seen.add(ids[i])
-            survivors.append(i)
-    del seen
-    context.log.info(f"persona_hub: {total} personas read, {filtered} filtered, "
-                     f"{total - filtered - len(survivors)} exact duplicates")
-    dropped = near_duplicates([texts[i] for i in survivors], config.minhash_threshold,
-                              config.num_perm, config.bands, config.rows)
-    for d in dropped:
-        drop(survivors[d.index], "minhash", ids[survivors[d.duplicate_of]],
-             round(d.similarity, 4))
-    dropped_idx = {d.index for d in dropped}
-    after_minhash = [pos for k, pos in enumerate(survivors) if k not in dropped_idx]
-    del dropped_idx
-    context.log.info(f"persona_hub: {len(dropped)} MinHash near duplicates "
-                     f"(Jaccard >= {config.minhash_threshold})")
-    embedding_stats: dict = {"embedding_near_duplicates": 0}
-    kept = after_minhash
-    kept_vectors = None
-    if config.embedding_dedup and after_minhash:
-        encoder = embeddings.build()
-        started = time.perf_counter()
-        vectors = encoder.encode([texts[i] for i in after_minhash])
-        encoded = time.perf_counter()
-        emb_dropped = embedding_near_duplicates(vectors, config.embedding_threshold,
-                                                index=config.embedding_index,
-                                                assume_normalized=True)
-        finished = time.perf_counter()
-        for d in emb_dropped:
-            drop(after_minhash[d.index], "embedding", ids[after_minhash[d.duplicate_of]],
-                 round(d.similarity, 4))
-        emb_idx = {d.index for d in emb_dropped}
-        kept_rows = [k for k in range(len(after_minhash)) if k not in emb_idx]
-        kept = [after_minhash[k] for k in kept_rows]
-        kept_vectors = vectors[kept_rows]
-        del vectors
-        embedding_stats = {
-            "embedding_near_duplicates": len(emb_dropped),
-            "embedding_encoder": embeddings.describe(),
-            "embedding_seconds": round(finished - started, 3),
-            "embedding_personas_per_second": round(len(after_minhash) / (encoded - started), 1)
-            if encoded > started else 0.0,
-        }
-        context.log.info(f"embedding dedup ({embeddings.describe()}, cosine >= "
-                         f"{config.embedding_threshold}): {len(after_minhash)} personas encoded "
-                         f"in {encoded - started:.1f} s, {len(emb_dropped)} dropped in "
-                         f"{finished - encoded:.1f} s")
-    kept_table = pa.table({"persona_id": pa.array([ids[i] for i in kept], pa.string())})
-    warehouse.replace_partitions([
-        ("persona_hub", {}, QueryRows(_HUB_FROM_PERSONAS, {"kept": kept_table})),
-        ("persona_dedup_log", {}, to_arrow("persona_dedup_log", log)),
-    ], guards=[(_FINGERPRINT, fingerprint,
-                "the personas table changed while persona_hub was curating it; "
-                "materialize persona_hub again")])
-    del kept_table
-
-    stored = warehouse.rows("SELECT count(*) AS n, count(DISTINCT persona_id) AS ids "
-                            "FROM persona_hub")[0]
-    logged = warehouse.scalar("SELECT count(*) FROM persona_dedup_log")
-    hub_texts = [texts[i] for i in kept]
-    remaining = near_duplicates(hub_texts, config.minhash_threshold,
-                                config.num_perm, config.bands, config.rows)
-    exact = sum(1 for e in log if e["stage"] == "exact")
-    remaining_emb = _embedding_pairs_left(kept_vectors, config)
-    funnel = {"personas_in": total, "after_filters": total - filtered,
-              "after_exact": len(survivors), "after_minhash": len(after_minhash),
-              "after_embedding": len(kept)}
-    pii_leaks = sum(1 for text in hub_texts if find_pii(text))
-    per_batch = {str(r["batch"]): r["n"] for r in warehouse.rows(
-        "SELECT batch, count(*) AS n FROM persona_hub GROUP BY batch ORDER BY batch")}
+    hub_rows = warehouse.rows("SELECT count(*) AS n, count(DISTINCT persona_id) AS ids "
+                              "FROM persona_hub")[0]
+    unaccounted = hub.ledger_accounting(warehouse.session)
+    sample = hub.consistent_sample(warehouse.session, config.check_sample)
+    pairs = hub.pairs_at_or_above([text for _, text in sample], settings.minhash_threshold)
+    audited = warehouse.rows("SELECT persona_id, persona FROM persona_hub WHERE batch IN "
+                             "(SELECT unnest(?::VARCHAR[]))", [curated or [batch]])
+    leaks = [(r["persona_id"], kinds) for r in audited if (kinds := audit_pii(r["persona"]))]
+    emb = (hub.sample_embedding_pairs(warehouse.session, settings.embedding_threshold,
+                                      config.embedding_check_sample)
+           if settings.embedding_dedup else {"checked": 0, "pairs": 0})
     preview = warehouse.rows("SELECT persona_id, method, depth, persona FROM persona_hub "
-                             "ORDER BY persona_id LIMIT 10")
-    context.log.info(f"persona_hub: {total} in, {filtered} filtered, {exact} exact, "
-                     f"{len(dropped)} MinHash and {embedding_stats['embedding_near_duplicates']} "
-                     f"embedding near duplicates dropped, {len(kept)} kept")
+                             "WHERE batch = ? ORDER BY persona_id LIMIT 10", [batch])
+    dropped = warehouse.rows("SELECT stage, similarity, persona, duplicate_of FROM "
+                             "persona_dedup_log WHERE batch = ? ORDER BY stage, persona_id "
+                             "LIMIT 10", [batch])
+    funnel = [("personas_in", row["personas_in"]),
+              ("after_filters", row["personas_in"] - row["filtered"]),
+              ("after_exact", row["personas_in"] - row["filtered"] - row["exact"]),
+              ("after_minhash", row["kept"] + row["embedding"]), ("after_embedding", row["kept"])]
+    seconds = {f"seconds_{k}": round(sum(o.seconds.get(k, 0.0) for o in outcomes), 3)
+               for k in ("filters", "minhash", "read_vectors", "encode", "embedding", "write")}
     return MaterializeResult(
         metadata={
-            **table_metadata("persona_hub", stored["n"]),
-            "personas_in": total,
-            "filtered": filtered,
-            "exact_duplicates": exact,
-            "near_duplicates": len(dropped),
-            **embedding_stats,
-            "hub_size": len(kept),
-            "dedup_ratio": round(1 - len(kept) / total, 4) if total else 0.0,
-            **{f"drop_ratio_{stage}": _ratio(funnel[before], funnel[after])
-               for stage, before, after in _FUNNEL_STEPS},
+            **table_metadata("persona_hub", hub_rows["n"]),
+            "batch_seq": seq,
+            "curated_by_this_run": curated,
+            "personas_in": row["personas_in"],
+            "filtered": row["filtered"],
+            "exact_duplicates": row["exact"],
+            "near_duplicates": row["minhash"],
+            "embedding_near_duplicates": row["embedding"],
+            "embedding_unseen_personas": sum(o.unseen for o in outcomes if o.batch == batch),
+            "kept": row["kept"],
+            "hub_size": hub_rows["n"],
+            "embedding_index": hub.ivf_recall_note(settings),
+            **({"embedding_encoder": embeddings.describe()} if settings.embedding_dedup
+               else {}),
+            **seconds,
             "dedup_funnel": MetadataValue.md(plots.svg_markdown(plots.funnel_svg(
-                list(funnel.items()), title="Persona dedup funnel"), "dedup funnel")),
-            "persona_length_histogram": MetadataValue.md(plots.svg_markdown(
-                plots.histogram_svg([len(text.split()) for text in hub_texts],
-                                    title="Hub persona length", x_label="words"),
-                "persona length histogram")),
+                funnel, title=f"Persona dedup funnel, batch {batch}"), "dedup funnel")),
             "lsh_recall_at_threshold": round(
-                band_recall(config.minhash_threshold, config.bands, config.rows), 6),
-            "personas_per_batch": per_batch,
+                band_recall(settings.minhash_threshold, settings.bands, settings.rows), 6),
             "preview": MetadataValue.md(markdown.table(preview, ["persona_id", "method",
                                                                  "depth", "persona"])),
             "dedup_log_preview": MetadataValue.md(markdown.table(
-                log[:10], ["stage", "similarity", "persona", "duplicate_of"])),
+                dropped, ["stage", "similarity", "persona", "duplicate_of"])),
         },
         check_results=[
-            AssetCheckResult(check_name="hub_accounted",
-                             passed=total == stored["n"] + logged,
+            AssetCheckResult(check_name="hub_accounted", passed=not unaccounted,
                              severity=AssetCheckSeverity.ERROR,
-                             metadata={"in": total, "hub": stored["n"], "log": logged}),
-            AssetCheckResult(check_name="hub_unique_ids", passed=stored["n"] == stored["ids"],
+                             metadata={"batches_not_adding_up": len(unaccounted),
+                                       "first": str(unaccounted[:3])}),
+            AssetCheckResult(check_name="hub_unique_ids",
+                             passed=hub_rows["n"] == hub_rows["ids"],
                              severity=AssetCheckSeverity.ERROR,
-                             metadata={"rows": stored["n"], "distinct_ids": stored["ids"]}),
-            AssetCheckResult(check_name="hub_no_near_duplicates", passed=not remaining,
+                             metadata={"rows": hub_rows["n"], "distinct_ids": hub_rows["ids"]}),
+            AssetCheckResult(check_name="hub_no_near_duplicates", passed=not pairs,
                              severity=AssetCheckSeverity.ERROR,
-                             metadata={"pairs_above_threshold": len(remaining)}),
+                             metadata={"sample": len(sample), "pairs_above_threshold":
+                                       len(pairs), "first": str([
+                                           (sample[i][0], sample[j][0], round(s, 3))
+                                           for i, j, s in pairs[:3]])}),
+            AssetCheckResult(check_name="hub_no_pii", passed=not leaks,
+                             severity=AssetCheckSeverity.ERROR,
+                             metadata={"audited": len(audited), "pii_leaks": len(leaks),
+                                       "first": str(leaks[:3])}),
             AssetCheckResult(check_name="hub_no_embedding_near_duplicates",
-                             passed=not remaining_emb, severity=AssetCheckSeverity.WARN,
-                             metadata={"pairs_above_threshold": len(remaining_emb),
-                                       "sample": min(len(kept), config.check_sample),
-                                       "checked": kept_vectors is not None}),
-            AssetCheckResult(check_name="hub_no_pii", passed=pii_leaks == 0,
-                             severity=AssetCheckSeverity.ERROR,
-                             metadata={"pii_leaks": pii_leaks}),
+                             passed=not emb["pairs"], severity=AssetCheckSeverity.WARN,
+                             metadata={"sample": emb["checked"],
+                                       "pairs_above_threshold": emb["pairs"]}),
         ],
     )
-
-
-_FUNNEL_STEPS = [("filters", "personas_in", "after_filters"),
-                 ("exact", "after_filters", "after_exact"),
-                 ("minhash", "after_exact", "after_minhash"),
-                 ("embedding", "after_minhash", "after_embedding")]
-
-
-def _ratio(before: int, after: int) -> float:
-    """Share of a stage's input that it dropped."""
-    return round(1 - after / before, 4) if before else 0.0
-
-
-def _embedding_pairs_left(vectors, config: HubConfig) -> list:
-    """Pairs at or above the cosine threshold left in (a sample of) the hub, searched exactly.
-
-    Reuses the embeddings of the dedup stage, so a paid embeddings API is not called twice.
-    """
-    if vectors is None or not len(vectors):
-        return []
-    step = max(1, -(-len(vectors) // config.check_sample))
-    return embedding_near_duplicates(vectors[::step], config.embedding_threshold,
-                                     index="exact", assume_normalized=True)

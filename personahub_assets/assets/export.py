@@ -20,6 +20,7 @@ from pydantic import Field
 
 from personahub_assets.automation import batch_condition
 from personahub_assets.lib import markdown
+from personahub_assets.lib.cards import gather_facts, read_exported, render_card, write_card
 from personahub_assets.lib.export import (
     count_jsonl,
     push_to_hub,
@@ -27,6 +28,13 @@ from personahub_assets.lib.export import (
     release_schema,
     remove_dataset_files,
     write_dataset,
+)
+from personahub_assets.lib.quality import (
+    EXPORT_COLUMNS,
+    EXPORT_JOINS,
+    domain_columns,
+    export_fields,
+    split_for_export,
 )
 from personahub_assets.lib.tables import TABLES
 from personahub_assets.partitions import batch_partitions
@@ -43,13 +51,19 @@ class ExportConfig(Config):
     hub_repo: str = Field(default="", description="Push the domain's folder to this Hub "
                                                   "dataset repo, e.g. org/personahub-{domain} "
                                                   "(needs HF_TOKEN).")
+    min_judge_score: int = Field(default=0, description="Leave out samples the judge scored "
+                                                        "under this (0 = no minimum; 1-5).")
+    license: str = Field(default=SETTINGS.dataset_license,
+                         description="License id written into each domain's dataset card.")
 
 
 @asset(
     partitions_def=batch_partitions,
     deps=[AssetDep("synthetic_data", partition_mapping=MultiToSingleDimensionPartitionMapping(
               partition_dimension_name="batch")),
-          "math_verification"],
+          "math_verification",
+          AssetDep("sample_quality", partition_mapping=MultiToSingleDimensionPartitionMapping(
+              partition_dimension_name="batch"))],
     automation_condition=batch_condition(),
     group_name="export",
     kinds={"parquet", "json"},
@@ -57,7 +71,8 @@ class ExportConfig(Config):
             "export_matches_warehouse", asset="dataset_export",
             partitions_def=batch_partitions,
                                 blocking=True,
-                                description="The files parse and hold exactly the valid rows.")],
+                                description="The files parse and hold exactly the valid "
+                                            "rows that the safety screen and judge keep.")],
 )
 def dataset_export(
     context: AssetExecutionContext, config: ExportConfig, warehouse: WarehouseResource
@@ -115,10 +130,12 @@ def _export_one(domain: str, batch: str, config: ExportConfig, warehouse: Wareho
     warehouse, file metadata)."""
     samples = warehouse.rows(
         "SELECT s.*, a.answer AS verified_answer, a.votes AS answer_votes, "
-        "coalesce(a.verified, false) AS verified FROM synthetic_samples s "
-        "LEFT JOIN math_answers a USING (sample_id) "
-        "WHERE s.domain = ? AND s.batch = ? AND s.valid ORDER BY s.sample_id",
+        "coalesce(a.verified, false) AS verified, " + EXPORT_COLUMNS + " FROM synthetic_samples s "
+        "LEFT JOIN math_answers a USING (sample_id) " + EXPORT_JOINS +
+        " WHERE s.domain = ? AND s.batch = ? AND s.valid ORDER BY s.sample_id",
         [domain, batch])
+    samples, dropped = split_for_export(samples, config.min_judge_score)
+    samples = [domain_columns(dict(s), domain) for s in samples]
     if domain != "math":
         for row in samples:
             for key in ("verified_answer", "answer_votes", "verified"):
@@ -129,11 +146,31 @@ def _export_one(domain: str, batch: str, config: ExportConfig, warehouse: Wareho
     expected = warehouse.scalar(
         "SELECT count(*) FROM synthetic_samples WHERE domain = ? AND batch = ? AND valid",
         [domain, batch])
+    expected -= sum(dropped.values())  # left out by the safety screen or the judge, counted
     if not rows:
         remove_dataset_files(directory, batch)
+        _write_card(domain, directory, config, warehouse)
         return rows, 0, expected, {}
     schema = release_schema(TABLES["synthetic_samples"], with_math=domain == "math")
+    schema = export_fields(schema, domain)
     paths = write_dataset(rows, directory, batch, schema)
+    card = _write_card(domain, directory, config, warehouse)
     return rows, count_jsonl(paths["jsonl"]), expected, {
         f"jsonl_{domain}": MetadataValue.path(str(paths["jsonl"])),
-        f"parquet_{domain}": MetadataValue.path(str(paths["parquet"]))}
+        f"parquet_{domain}": MetadataValue.path(str(paths["parquet"])),
+        f"dataset_card_{domain}": MetadataValue.path(str(card)),
+        f"left_out_{domain}": MetadataValue.json(dict(dropped))}
+
+
+def _write_card(domain: str, directory: Path, config: ExportConfig,
+                warehouse: WarehouseResource) -> Path:
+    """Refresh the domain folder's README.md from the warehouse and the files in the folder."""
+    screened = warehouse.rows(
+        "SELECT q.safety_flag, q.safety_reason, q.judge_score FROM synthetic_samples s "
+        "LEFT JOIN sample_quality q USING (sample_id) WHERE s.domain = ? AND s.valid",
+        [domain])
+    _, dropped = split_for_export(screened, config.min_judge_score)
+    rows = read_exported(directory)
+    return write_card(directory, render_card(gather_facts(
+        warehouse.rows, domain, rows, dropped, config.license, config.min_judge_score,
+        columns=list(rows[0]) if rows else [])))

@@ -1,5 +1,6 @@
 """Imported personas: a persona-set batch brought in from a file (method ``import``)."""
 
+import json
 from collections import Counter
 from itertools import islice
 
@@ -20,6 +21,7 @@ from personahub_assets.automation import batch_condition
 from personahub_assets.lib import markdown
 from personahub_assets.lib.batching import PERSONAS
 from personahub_assets.lib.ids import persona_id
+from personahub_assets.lib.language import persona_language
 from personahub_assets.lib.sources import SourceRejection, read_records
 from personahub_assets.lib.tables import to_arrow
 from personahub_assets.lib.validation import validate_persona
@@ -72,7 +74,8 @@ def imported_personas(
         field = persona_field_of(part.path, part.start, part.stop, config.persona_field)
         fields.add(field)
         try:
-            records = list(read_records(part.path, field, "_none_", part.start, part.stop))
+            records = list(read_records(part.path, field, "_none_", part.start, part.stop,
+                                        keep_fields=True))
         except Exception as exc:  # noqa: BLE001 - a broken set is a rejection, not a crash
             records = [SourceRejection(part.path, 0, f"unreadable:{type(exc).__name__}",
                                        str(exc)[:200])]
@@ -91,7 +94,10 @@ def imported_personas(
                                  "reason": reason if isinstance(rec.text, str)
                                  else "not_a_string"})
                 continue
-            kept.append({**base, "persona_id": persona_id(persona), "persona": persona})
+            kept.append({**base, "persona_id": persona_id(persona), "persona": persona,
+                         "language": persona_language(persona),
+                         # Fields beside the persona (e.g. the elite domains) feed attributes.
+                         "source_fields": json.dumps(rec.fields) if rec.fields else None})
     warehouse.replace_partitions([
         ("personas", {"method": "import", "batch": batch}, to_arrow("personas", kept)),
         ("rejected_personas", {"method": "import", "batch": batch},
@@ -114,6 +120,10 @@ def imported_personas(
             "personas_kept": len(kept),
             "personas_rejected": len(rejected),
             "rejection_reasons": MetadataValue.md(markdown.counts(dict(reasons))),
+            "languages": MetadataValue.md(markdown.language_table(
+                [p["language"] for p in kept]
+                + [persona_language(str(r.get("raw_output") or "")) for r in rejected],
+                [True] * len(kept) + [False] * len(rejected))),
             "preview": MetadataValue.md(markdown.table(kept[:8], ["persona", "model"])),
         },
         check_results=[AssetCheckResult(

@@ -20,8 +20,7 @@ from personahub_assets.assets.common import batch_of, table_metadata
 from personahub_assets.automation import batch_condition
 from personahub_assets.lib import markdown
 from personahub_assets.lib.batching import DOCUMENTS
-from personahub_assets.lib.cleaning import CleaningConfig, clean_document
-from personahub_assets.lib.ids import doc_id, normalize_text, stable_hash
+from personahub_assets.lib.cleaning import MAX_RAW_CHARS, CleaningConfig, clean_batch
 from personahub_assets.lib.sources import (
     PREVIEW_CHARS,
     SUPPORTED_SUFFIXES,
@@ -46,6 +45,10 @@ class IngestConfig(Config):
     min_language_probability: float = Field(default=0.7, description="Language confidence.")
     min_alpha_ratio: float = Field(default=0.6, description="Letters among non-space chars.")
     max_duplicate_line_ratio: float = Field(default=0.3, description="Repeated-line share.")
+    max_raw_chars: int = Field(default=MAX_RAW_CHARS, description="Larger raw inputs (HTML "
+                               "before extraction) are rejected; length rules read the text.")
+    workers: int = Field(default=1, description="Processes that clean a batch of 4,096 "
+                         "documents or more (HTML extraction, ftfy, language ID).")
 
 
 def _read_part(path: str, start: int, stop, config: IngestConfig):
@@ -63,7 +66,7 @@ def _read_part(path: str, start: int, stop, config: IngestConfig):
             yield rec
     except Exception as exc:  # noqa: BLE001 - one bad file must not fail the batch
         yield SourceRejection(name, last + 1, f"unreadable:{type(exc).__name__}",
-                              str(exc)[:PREVIEW_CHARS])
+                              str(exc)[:PREVIEW_CHARS], f"after record {last}")
 
 
 @asset(
@@ -93,36 +96,18 @@ def web_documents(
         languages=tuple(config.languages),
         min_language_probability=config.min_language_probability,
         min_alpha_ratio=config.min_alpha_ratio,
-        max_duplicate_line_ratio=config.max_duplicate_line_ratio)
-    kept, rejected, seen = [], [], {}
-    read = 0
-    languages: Counter[str] = Counter()
+        max_duplicate_line_ratio=config.max_duplicate_line_ratio,
+        max_raw_chars=config.max_raw_chars)
     parts = spec.parts if spec.kind == DOCUMENTS else ()
+    records = []
     for n, part in enumerate(parts, start=1):
-        for rec in _read_part(part.path, part.start, part.stop, config):
-            read += 1
-            base = {"batch": batch, "source": rec.source, "record_no": rec.record_no}
-            if isinstance(rec, SourceRejection):
-                rejected.append({**base, "reason": rec.reason, "raw_preview": rec.raw_preview})
-                continue
-            text, reason, language = clean_document(rec.text, cleaning, is_html=rec.is_html)
-            if text is None:
-                rejected.append({**base, "url": rec.url, "reason": reason,
-                                 "raw_preview": str(rec.text)[:PREVIEW_CHARS]})
-                continue
-            content_hash = stable_hash("content", normalize_text(text))
-            if content_hash in seen:
-                rejected.append({**base, "url": rec.url,
-                                 "reason": f"exact_duplicate_of:{batch}/{seen[content_hash]}",
-                                 "raw_preview": text[:PREVIEW_CHARS]})
-                continue
-            languages[language] += 1
-            did = doc_id(rec.source, text)
-            seen[content_hash] = did
-            kept.append({**base, "doc_id": did, "url": rec.url, "text": text,
-                         "n_chars": len(text), "content_hash": content_hash,
-                         "language": language})
-        context.log.info(f"batch {batch}: file {n}/{len(parts)} read, {read} records so far")
+        records.extend(_read_part(part.path, part.start, part.stop, config))
+        context.log.info(f"batch {batch}: file {n}/{len(parts)} read, {len(records)} records")
+    read = len(records)
+    cleaned = clean_batch(records, cleaning, batch=batch, workers=config.workers)
+    del records
+    kept, rejected = cleaned.kept.to_pylist(), cleaned.rejected.to_pylist()
+    languages: Counter[str] = Counter(d["language"] for d in kept)
     kept, earlier = _drop_earlier_duplicates(kept, seq, warehouse)
     rejected += earlier
 

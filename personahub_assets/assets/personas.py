@@ -21,6 +21,7 @@ from personahub_assets.cluster import GPU_POOL, MODEL_STEP_TAGS
 from personahub_assets.lib import markdown
 from personahub_assets.lib.generation import provenance, seed_for, summarize
 from personahub_assets.lib.ids import persona_id
+from personahub_assets.lib.language import persona_language
 from personahub_assets.lib.tables import to_arrow
 from personahub_assets.lib.validation import validate_persona
 from personahub_assets.partitions import batch_partitions
@@ -95,7 +96,8 @@ def _persona_rows(
         if persona is None:
             rejected.append({**item, **prov, "raw_output": res.text or res.error, "reason": reason})
         else:
-            kept.append({**item, **prov, "persona": persona, "persona_id": persona_id(persona)})
+            kept.append({**item, **prov, "persona": persona, "persona_id": persona_id(persona),
+                         "language": persona_language(persona)})
     return kept, rejected
 
 
@@ -116,6 +118,10 @@ def _persona_metadata(kept, rejected, results) -> dict[str, Any]:
         "personas_rejected": len(rejected),
         "invalid_rate": round(len(rejected) / total, 4) if total else 0.0,
         "mean_persona_words": round(sum(lengths) / len(lengths), 2) if lengths else 0.0,
+        "languages": MetadataValue.md(markdown.language_table(
+            [p["language"] for p in kept] + [persona_language(str(r.get("raw_output") or ""))
+                                            for r in rejected],
+            [True] * len(kept) + [False] * len(rejected))),
         "rejection_reasons": MetadataValue.md(
             markdown.counts(Counter(r["reason"] for r in rejected))),
         **summarize(results),

@@ -19,11 +19,12 @@ from dagster import (
 from pydantic import Field
 
 from personahub_assets.assets.common import table_metadata
+from personahub_assets.assets.selection import PersonaSelection, select_for_synthesis
 from personahub_assets.automation import batch_condition
 from personahub_assets.cluster import GPU_POOL, MODEL_STEP_TAGS
 from personahub_assets.lib import markdown, plots
 from personahub_assets.lib.diversity import diversity_metadata, embedding_metadata
-from personahub_assets.lib.generation import provenance, seed_for, summarize
+from personahub_assets.lib.generation import provenance, seed_for
 from personahub_assets.lib.ids import sample_id
 from personahub_assets.lib.tables import to_arrow
 from personahub_assets.lib.validation import validate_sample
@@ -45,6 +46,9 @@ class SynthesisConfig(Config):
                                           "PERSONAHUB_MAX_PERSONAS.")
     world: str = Field(default=npc.DEFAULT_WORLD, description="Game world of the npc domain.")
     min_valid_rate: float = Field(default=0.3, description="Below this the validity check warns.")
+    selection: PersonaSelection = Field(default=PersonaSelection(),
+                                        description="Targeted synthesis: a typed persona "
+                                                    "filter with optional quotas.")
 
 
 @asset(
@@ -53,7 +57,9 @@ class SynthesisConfig(Config):
     # runs only (Dagster 1.13), and the downstream conditions wait for those results.
     backfill_policy=BackfillPolicy.multi_run(max_partitions_per_run=1),
     deps=[AssetDep("persona_hub", partition_mapping=MultiToSingleDimensionPartitionMapping(
-        partition_dimension_name="batch"))],
+        partition_dimension_name="batch")),
+          AssetDep("persona_attributes", partition_mapping=MultiToSingleDimensionPartitionMapping(
+              partition_dimension_name="batch"))],
     automation_condition=batch_condition(),
     group_name="synthesis",
     kinds={"duckdb", "llm", SETTINGS.llm_backend},
@@ -91,6 +97,9 @@ def synthetic_data(
         template = SYNTHESIS_TEMPLATES[domain]
         personas = warehouse.rows("SELECT persona_id, persona FROM persona_hub WHERE batch = ? "
                                   "ORDER BY persona_id", [batch])
+        personas, selection, chosen = select_for_synthesis(warehouse, personas, config.selection)
+        if selection:
+            context.log.info(f"{domain}|{batch}: persona selection {chosen}")
         if config.max_personas:
             personas = personas[: config.max_personas]
         for p in personas:
@@ -102,7 +111,8 @@ def synthetic_data(
                                                  mode=config.mode))
                 items.append({"sample_id": sid, "domain": domain, "batch": batch,
                               "persona_id": p["persona_id"], "persona": p["persona"],
-                              "sample_index": index, "mode": config.mode})
+                              "sample_index": index, "mode": config.mode,
+                              "selection": selection})
     label = "synthetic_data[" + ", ".join(f"{d}|{b}" for d, b in partitions) + "]"
     results = llm.generate(requests, log=context.log, label=label)
     rows = [_sample_row(item, req, res, llm)
@@ -150,7 +160,7 @@ def synthetic_data(
             "valid_rate": round(valid_rate, 4),
             "invalid_reasons": MetadataValue.md(markdown.counts(dict(reasons))),
             **diversity,
-            **summarize(results),
+            **llm.summarize(results),
             "per_partition": MetadataValue.md(markdown.table(
                 per_partition, ["partition", "samples", "valid", "valid_rate"])),
             "validity_chart": MetadataValue.md(plots.svg_markdown(plots.stacked_bars_svg(

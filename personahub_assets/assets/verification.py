@@ -20,7 +20,7 @@ from personahub_assets.assets.common import table_metadata
 from personahub_assets.automation import batch_condition
 from personahub_assets.cluster import GPU_POOL, MODEL_STEP_TAGS
 from personahub_assets.lib import markdown
-from personahub_assets.lib.generation import provenance, seed_for, summarize
+from personahub_assets.lib.generation import provenance, seed_for
 from personahub_assets.lib.math_answers import extract_answer, majority, normalize_answer
 from personahub_assets.lib.tables import to_arrow
 from personahub_assets.partitions import batch_partitions
@@ -106,7 +106,7 @@ def math_verification(
             "verified_rate": round(verified / len(problems), 4) if problems else 0.0,
             "agreement": MetadataValue.md(markdown.counts(
                 {f"{v} of {config.solvers} agree": n for v, n in agreement.items()})),
-            **summarize(results),
+            **llm.summarize(results),
             "preview": MetadataValue.md(markdown.table(preview, ["problem", "answer", "votes"],
                                                        max_chars=160)),
         },

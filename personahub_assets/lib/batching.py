@@ -14,6 +14,7 @@ import gzip
 import hashlib
 import json
 import sys
+import zlib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -110,7 +111,7 @@ def count_records(path: Path) -> int | None:
             csv.field_size_limit(sys.maxsize)
             with path.open(encoding="utf-8-sig", errors="replace", newline="") as fh:
                 return max(sum(1 for _ in csv.reader(fh)) - 1, 0)
-    except (OSError, EOFError, ValueError):
+    except (OSError, EOFError, ValueError, zlib.error):
         return None  # broken file: ingestion reports what it can read and why the rest failed
     if suffix in {".html", ".htm"}:
         return 1

@@ -29,10 +29,25 @@ with one Gram matrix. Two indexes, numpy only:
   it gets one; decisions identical);
 * ivf: inverted lists around k-means centroids, ``nprobe`` lists scanned per item, about
   linear in the corpus size but it can miss a duplicate whose match sits in an unprobed list.
+
+Both were measured against faiss on the same vectors (``benchmarks/embedding_index.py``: an
+``IndexFlatIP`` range search per block, and an ``IndexIVFFlat`` on the same frozen centroids);
+they made the same decisions and these were faster, so faiss is only a benchmark baseline.
+
+Embedding evidence counts only where the encoder can see. ``encoder_coverage`` measures, per
+text, the share of its letters that the encoder represents: letters of a script it was
+trained on, inside a vocabulary word or a piece of at least two characters (an English
+WordPiece vocabulary spells Cyrillic letter by letter: no unknown tokens, no meaning either),
+and nothing at all of a text in a language the encoder was not trained on (an English
+vocabulary cuts French into plausible pieces, and the English model embeds any two French
+first-person profiles at cosine 0.90 to 0.93).
+``embedding_near_duplicates_where_seen`` leaves texts below ``min_coverage`` out of the
+embedding stage altogether: they are never dropped there, and never cause another drop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import functools
 import math
@@ -44,10 +59,17 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, NamedTuple, Protocol, runtime_checkable
 
-import httpx
 import numpy as np
 
-from personahub_assets.lib.retry import RETRY_STATUS, RetryPolicy
+from personahub_assets.lib.openai_calls import (
+    AdaptiveLimit,
+    CallFailed,
+    CallStats,
+    ReplicaPool,
+    call_with_retry,
+    request_headers,
+)
+from personahub_assets.lib.retry import RetryPolicy
 
 STATIC_MODEL_ENV = "PERSONAHUB_STATIC_MODEL_DIR"
 STATIC_MODEL_SUBDIR = Path("personahub-assets") / "models" / "minilm-static"
@@ -79,6 +101,95 @@ def normalize(embeddings: np.ndarray | Sequence[Sequence[float]]) -> np.ndarray:
     norms = np.linalg.norm(array, axis=1, keepdims=True)
     np.divide(array, norms, out=array, where=norms > 0)
     return np.ascontiguousarray(array)
+
+
+# --------------------------------------------------------------------------------------------
+# coverage: how much of a text an encoder can see
+
+#: Texts whose coverage is below this are not deduplicated by embedding similarity.
+DEFAULT_MIN_COVERAGE = 0.8
+#: Scripts and languages the packaged English MiniLM (and the static model distilled from
+#: it) was trained on.
+ENGLISH_SCRIPTS = ("latin",)
+ENGLISH_LANGUAGES = ("en",)
+
+
+def _language_mask(texts: Sequence[str], languages: Sequence[str] | None) -> np.ndarray:
+    """1.0 for texts whose ``persona_language`` is among ``languages`` (all when None)."""
+    if languages is None:
+        return np.ones(len(texts), np.float32)
+    from personahub_assets.lib.language import persona_language
+
+    allowed = set(languages)
+    return np.array([persona_language(str(t)) in allowed for t in texts], np.float32)
+
+
+def _letter_scripts(text: str) -> list[str | None]:
+    from personahub_assets.lib.language import letter_script
+
+    return [letter_script(ch) for ch in text]
+
+
+def script_coverage(texts: Sequence[str], scripts: Sequence[str] | None) -> np.ndarray:
+    """Share of each text's letters written in one of ``scripts`` (all scripts when None).
+
+    A text without letters gets 0.0: its embedding says nothing an encoder learned.
+    """
+    out = np.zeros(len(texts), np.float32)
+    allowed = set(scripts) if scripts is not None else None
+    for i, text in enumerate(texts):
+        letters = [s for s in _letter_scripts(text) if s]
+        if letters:
+            seen = len(letters) if allowed is None else sum(s in allowed for s in letters)
+            out[i] = seen / len(letters)
+    return out
+
+
+def tokenizer_coverage(texts: Sequence[str], tokenizer: Any,
+                       scripts: Sequence[str] | None = None, unknown_token: str = "[UNK]",
+                       batch_size: int = 1024) -> np.ndarray:
+    """Share of each text's letters that a ``tokenizers.Tokenizer`` represents meaningfully.
+
+    A letter counts when its script is in ``scripts`` (any script when None) and it lies in
+    a word the vocabulary holds whole, or in a piece of at least two letters; letters in
+    single-letter pieces of a longer word, or in unknown tokens, do not count.
+    """
+    out = np.zeros(len(texts), np.float32)
+    allowed = set(scripts) if scripts is not None else None
+    for start in range(0, len(texts), batch_size):
+        batch = [str(t) for t in texts[start : start + batch_size]]
+        encodings = tokenizer.encode_batch(batch, add_special_tokens=False)
+        for offset, (text, enc) in enumerate(zip(batch, encodings, strict=True)):
+            scripts_of = _letter_scripts(text)
+            total = sum(1 for s in scripts_of if s)
+            if not total:
+                continue
+            pieces_per_word: dict[Any, int] = {}
+            for word in enc.word_ids:
+                pieces_per_word[word] = pieces_per_word.get(word, 0) + 1
+            seen = 0
+            for token, (lo, hi), word in zip(enc.tokens, enc.offsets, enc.word_ids,
+                                             strict=True):
+                if token == unknown_token:
+                    continue
+                span = [s for s in scripts_of[lo:hi] if s]
+                if not span or (len(span) < 2 and pieces_per_word[word] > 1):
+                    continue
+                seen += len(span) if allowed is None else sum(s in allowed for s in span)
+            out[start + offset] = min(seen / total, 1.0)
+    return out
+
+
+def encoder_coverage(encoder: Any, texts: Sequence[str]) -> np.ndarray:
+    """How well ``encoder`` represents each text, in [0, 1] (see the module docstring).
+
+    Uses the encoder's own ``coverage(texts)`` when it has one; an encoder without it is
+    trusted with every text (1.0).
+    """
+    measure = getattr(encoder, "coverage", None)
+    if callable(measure):
+        return np.asarray(measure(texts), dtype=np.float32)
+    return np.ones(len(texts), np.float32)
 
 
 # --------------------------------------------------------------------------------------------
@@ -122,18 +233,36 @@ class MiniLMEncoder:
 
     Args:
         model_path: A sentence-transformers model folder; defaults to the packaged MiniLM.
+            Point it at a multilingual model (for example a local copy of
+            paraphrase-multilingual-MiniLM-L12-v2) to deduplicate personas in other scripts.
         device: Torch device, ``"cpu"`` by default.
         batch_size: Texts per forward pass.
+        scripts: Scripts the model was trained on, for ``coverage``; defaults to Latin for
+            the packaged English MiniLM and to every script for a model you point to.
+        languages: Languages it was trained on (ISO 639-1), for ``coverage``; defaults to
+            English for the packaged MiniLM and to every language for a model you point to.
     """
 
     name = "minilm"
 
     def __init__(self, model_path: str | Path | None = None, device: str = "cpu",
-                 batch_size: int = 64):
+                 batch_size: int = 64, scripts: Sequence[str] | None = None,
+                 languages: Sequence[str] | None = None):
         self.model_path = Path(model_path) if model_path else None
         self.device = device
         self.batch_size = batch_size
+        self.scripts = tuple(scripts) if scripts else (
+            None if self.model_path else ENGLISH_SCRIPTS)
+        self.languages = tuple(languages) if languages else (
+            None if self.model_path else ENGLISH_LANGUAGES)
         self._model: Any = None
+
+    def coverage(self, texts: Sequence[str]) -> np.ndarray:
+        """Share of each text's letters this model sees (see ``tokenizer_coverage``)."""
+        tokenizer = getattr(self._load().tokenizer, "_tokenizer", None)
+        seen = (script_coverage(texts, self.scripts) if tokenizer is None
+                else tokenizer_coverage(texts, tokenizer, self.scripts))
+        return seen * _language_mask(texts, self.languages)
 
     def _load(self) -> Any:
         if self._model is None:
@@ -256,17 +385,32 @@ class StaticEncoder:
         batch_size: Texts per tokenizer batch.
         use_multiprocessing: Let model2vec spread inputs of more than 10,000 texts over
             worker processes (about 15 % faster on two cores).
+        scripts: Scripts the model was trained on, for ``coverage``; defaults to Latin for
+            the model distilled from the English MiniLM and to every script for a model you
+            point to (a multilingual model2vec model, for example).
+        languages: Languages it was trained on (ISO 639-1), for ``coverage``; English for the
+            distilled default, every language for a model you point to.
     """
 
     name = "static"
 
     def __init__(self, model_dir: str | Path | None = None, *, distill_if_missing: bool = True,
-                 batch_size: int = 1024, use_multiprocessing: bool = True):
+                 batch_size: int = 1024, use_multiprocessing: bool = True,
+                 scripts: Sequence[str] | None = None, languages: Sequence[str] | None = None):
         self.model_dir = Path(model_dir) if model_dir else default_static_model_dir()
         self.distill_if_missing = distill_if_missing
         self.batch_size = batch_size
         self.use_multiprocessing = use_multiprocessing
+        self.scripts = tuple(scripts) if scripts else (
+            None if model_dir else ENGLISH_SCRIPTS)
+        self.languages = tuple(languages) if languages else (
+            None if model_dir else ENGLISH_LANGUAGES)
         self._model: Any = None
+
+    def coverage(self, texts: Sequence[str]) -> np.ndarray:
+        """Share of each text's letters this model sees (see ``tokenizer_coverage``)."""
+        seen = tokenizer_coverage(texts, self._load().tokenizer, self.scripts)
+        return seen * _language_mask(texts, self.languages)
 
     def _load(self) -> Any:
         if self._model is None:
@@ -304,56 +448,67 @@ class EmbeddingsAPIError(RuntimeError):
 class OpenAIEmbeddingsEncoder:
     """Client for an OpenAI-compatible ``POST {base_url}/embeddings`` endpoint.
 
-    Texts are sent in batches of ``batch_size``; each response's ``data[].index`` puts the
-    vectors back in input order. Timeouts, dropped connections, 429 and 5xx answers are retried
-    with exponential backoff (a ``Retry-After`` header wins).
+    Texts are sent in batches of ``batch_size``, up to ``max_concurrency`` batches at once,
+    through the official ``openai`` client with its own retries off: timeouts, dropped
+    connections, 429 and 5xx answers are retried by :mod:`personahub_assets.lib.retry` (a
+    ``Retry-After`` header wins) and 429s lower the concurrency (AIMD). Each response's
+    ``data[].index`` puts the vectors back in input order.
 
     Args:
-        base_url: Server root including the version, e.g. ``http://127.0.0.1:8000/v1``.
+        base_url: Server root including the version, e.g. ``http://127.0.0.1:8000/v1``;
+            several replicas separated by commas.
         model: Model name sent with every request.
         api_key: Sent as a bearer token when not empty.
         batch_size: Texts per request.
         timeout_s: Per-request timeout.
         max_retries: Retries per batch after the first attempt.
         dimensions: Optional ``dimensions`` request field (for models that can shorten output).
-        client: An ``httpx.Client`` to use instead of one owned by the encoder.
+        max_concurrency: Batches in flight at once.
+        scripts: Scripts the served model was trained on, for ``coverage``; None (default)
+            trusts it with every script, as multilingual embedding servers are.
+        languages: Languages it was trained on, for ``coverage``; None (default): all.
     """
 
     name = "openai"
 
     def __init__(self, base_url: str, model: str, api_key: str = "", *, batch_size: int = 256,
                  timeout_s: float = 60.0, max_retries: int = 4, dimensions: int | None = None,
-                 client: httpx.Client | None = None):
-        if not base_url:
+                 max_concurrency: int = 4, scripts: Sequence[str] | None = None,
+                 languages: Sequence[str] | None = None):
+        urls = [u.rstrip("/") for u in base_url.replace(",", " ").split()]
+        if not urls:
             raise ValueError("base_url is required, e.g. http://127.0.0.1:8000/v1")
         if not model:
             raise ValueError("model is required")
-        if batch_size < 1:
-            raise ValueError("batch_size must be >= 1")
-        self.base_url = base_url.rstrip("/")
+        if batch_size < 1 or max_concurrency < 1:
+            raise ValueError("batch_size and max_concurrency must be >= 1")
+        self.base_urls = urls
         self.model = model
         self._api_key = api_key
         self.batch_size = batch_size
         self.timeout_s = timeout_s
-        self.max_retries = max_retries
         self._retry = RetryPolicy(max_retries=max_retries)
         self.dimensions = dimensions
-        self._client = client
-        self.requests_sent = 0
+        self.max_concurrency = max_concurrency
+        self.concurrency_limit = float(max_concurrency)
+        self.stats = CallStats()
+        self.scripts = tuple(scripts) if scripts else None
+        self.languages = tuple(languages) if languages else None
+
+    @property
+    def requests_sent(self) -> int:
+        """Every request sent, retries included."""
+        return self.stats.attempts
+
+    def coverage(self, texts: Sequence[str]) -> np.ndarray:
+        """Share of each text's letters in the scripts the served model knows."""
+        return script_coverage(texts, self.scripts) * _language_mask(texts, self.languages)
 
     def encode(self, texts: Sequence[str]) -> np.ndarray:
         """Unit-norm float32 embeddings of ``texts`` from the server, in input order."""
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        owned = self._client is None
-        client = self._client or httpx.Client(timeout=self.timeout_s)
-        try:
-            rows: list[list[float]] = []
-            for start in range(0, len(texts), self.batch_size):
-                batch = [str(text) for text in texts[start : start + self.batch_size]]
-                rows.extend(self._post(client, batch, headers))
-        finally:
-            if owned:
-                client.close()
+        batches = [[str(text) for text in texts[start : start + self.batch_size]]
+                   for start in range(0, len(texts), self.batch_size)]
+        rows = [row for batch in asyncio.run(self._encode_all(batches)) for row in batch]
         if not rows:
             return np.zeros((0, self.dimensions or 0), np.float32)
         widths = {len(row) for row in rows}
@@ -361,40 +516,37 @@ class OpenAIEmbeddingsEncoder:
             raise EmbeddingsAPIError(f"embeddings of different widths: {sorted(widths)}")
         return normalize(rows)
 
-    def _post(self, client: httpx.Client, batch: list[str],
-              headers: dict[str, str]) -> list[list[float]]:
-        body: dict[str, Any] = {"model": self.model, "input": batch, "encoding_format": "float"}
-        if self.dimensions:
-            body["dimensions"] = self.dimensions
-        url = self.base_url + "/embeddings"
-        last_error = "no attempt made"
-        for attempt in range(self.max_retries + 1):
-            retry_after = None
-            self.requests_sent += 1
-            try:
-                response = client.post(url, json=body, headers=headers, timeout=self.timeout_s)
-            except (httpx.TimeoutException, httpx.TransportError) as exc:
-                last_error = f"{type(exc).__name__}: {exc}"
-            else:
-                if response.status_code == 200:
-                    return _parse_embeddings(response, len(batch))
-                last_error = f"HTTP {response.status_code}: {response.text[:200]}"
-                if response.status_code not in RETRY_STATUS:
-                    break
-                retry_after = response.headers.get("retry-after")
-            if attempt < self.max_retries:
-                time.sleep(self._retry.delay(attempt, retry_after))
-        raise EmbeddingsAPIError(f"embeddings request to {url} failed: {last_error}")
+    async def _encode_all(self, batches: list[list[str]]) -> list[list[list[float]]]:
+        pool = ReplicaPool.connect(self.base_urls, self._api_key, self.timeout_s)
+        limit = AdaptiveLimit(self.max_concurrency, self.concurrency_limit)
+        try:
+            return await asyncio.gather(*[self._post(pool, limit, b) for b in batches])
+        finally:
+            self.concurrency_limit = limit.limit
+            await pool.close()
+
+    async def _post(self, pool: ReplicaPool, limit: AdaptiveLimit,
+                    batch: list[str]) -> list[list[float]]:
+        extra: dict[str, Any] = {"dimensions": self.dimensions} if self.dimensions else {}
+        extra["extra_headers"] = request_headers(self._api_key)
+
+        async def send(client):
+            return await client.embeddings.create(model=self.model, input=batch,
+                                                  encoding_format="float", **extra)
+
+        try:
+            response, _ = await call_with_retry(pool, send, self._retry, self.stats, limit)
+        except CallFailed as exc:
+            raise EmbeddingsAPIError(f"embeddings request failed: {exc}") from None
+        return _vectors(response, len(batch))
 
 
-def _parse_embeddings(response: httpx.Response, expected: int) -> list[list[float]]:
+def _vectors(response: Any, expected: int) -> list[list[float]]:
     """Vectors of one ``/embeddings`` response, ordered by their ``index`` field."""
     try:
-        items = response.json()["data"]
-        if all("index" in item for item in items):
-            items = sorted(items, key=lambda item: int(item["index"]))
-        vectors = [[float(x) for x in item["embedding"]] for item in items]
-    except (ValueError, KeyError, TypeError) as exc:
+        items = sorted(response.data, key=lambda item: int(item.index or 0))
+        vectors = [[float(x) for x in item.embedding] for item in items]
+    except (AttributeError, ValueError, TypeError) as exc:
         raise EmbeddingsAPIError(f"malformed embeddings response: {exc}") from exc
     if len(vectors) != expected:
         raise EmbeddingsAPIError(f"asked for {expected} embeddings, got {len(vectors)}")
@@ -700,11 +852,24 @@ def embedding_near_duplicates(
         if split:
             vectors = vectors @ _principal_rotation(vectors, seed)
         kept_index = _ExactKept(dim, n, split)
-
-    duplicates: list[EmbeddingDuplicate] = []
     # The inverted lists are scanned with many small matrix products; a multithreaded BLAS
     # spends far longer synchronizing its threads than computing on those.
-    limits = _single_threaded_blas() if index == "ivf" else contextlib.nullcontext()
+    return decide_in_order(vectors, threshold, kept_index, block_size,
+                           single_threaded_blas=index == "ivf")
+
+
+def decide_in_order(vectors: np.ndarray, threshold: float, kept_index: Any,
+                    block_size: int = 2048,
+                    single_threaded_blas: bool = False) -> list[EmbeddingDuplicate]:
+    """The keep/drop loop of :func:`embedding_near_duplicates` over any index of kept items.
+
+    ``kept_index`` has ``add(vectors, ids)`` and ``best(queries, threshold) -> (similarity,
+    id)`` arrays (``-inf`` and -1 where no kept item reaches the threshold). Benchmarks pass
+    other libraries' indexes here, so that only the search differs.
+    """
+    n = len(vectors)
+    duplicates: list[EmbeddingDuplicate] = []
+    limits = _single_threaded_blas() if single_threaded_blas else contextlib.nullcontext()
     with limits:
         for start in range(0, n, block_size):
             block = np.ascontiguousarray(vectors[start : start + block_size])
@@ -717,6 +882,46 @@ def embedding_near_duplicates(
             keep_rows = np.flatnonzero(kept)
             kept_index.add(block[keep_rows], keep_rows + start)
     return duplicates
+
+
+class CoverageSplit(NamedTuple):
+    """Embedding-stage decisions with the texts the encoder could not see set apart."""
+
+    duplicates: list[EmbeddingDuplicate]  # indices into the full input
+    unseen: list[int]  # left out of the embedding stage: coverage below the minimum
+    coverage: np.ndarray  # per input text
+
+
+def embedding_near_duplicates_where_seen(
+    embeddings: np.ndarray,
+    coverage: np.ndarray | Sequence[float],
+    threshold: float = DEFAULT_THRESHOLD,
+    min_coverage: float = DEFAULT_MIN_COVERAGE,
+    **options: Any,
+) -> CoverageSplit:
+    """``embedding_near_duplicates`` over the texts the encoder sees, in input order.
+
+    Texts whose coverage is below ``min_coverage`` take no part: they are never dropped as
+    duplicates, and no other text is dropped as a duplicate of them. MinHash still applies
+    to them upstream.
+
+    Args:
+        embeddings: ``(n, dim)`` rows in decision order.
+        coverage: ``encoder_coverage`` of each row's text.
+        threshold: Cosine at or above which an item counts as a duplicate.
+        min_coverage: Coverage below which embedding evidence is not used.
+        **options: Passed on to ``embedding_near_duplicates``.
+    """
+    coverage = np.asarray(coverage, dtype=np.float32)
+    vectors = np.asarray(embeddings)
+    if len(coverage) != len(vectors):
+        raise ValueError(f"{len(coverage)} coverage values for {len(vectors)} embeddings")
+    seen = np.flatnonzero(coverage >= min_coverage)
+    found = embedding_near_duplicates(vectors[seen], threshold, **options) if len(seen) else []
+    duplicates = [EmbeddingDuplicate(int(seen[d.index]), int(seen[d.duplicate_of]),
+                                     d.similarity) for d in found]
+    unseen = np.flatnonzero(coverage < min_coverage).tolist()
+    return CoverageSplit(duplicates, unseen, coverage)
 
 
 def _single_threaded_blas() -> contextlib.AbstractContextManager:
@@ -736,6 +941,7 @@ def kept_indices(n: int, duplicates: Sequence[EmbeddingDuplicate]) -> list[int]:
 
 def dedup_texts(texts: Sequence[str], encoder: Encoder | None = None,
                 threshold: float = DEFAULT_THRESHOLD,
+                min_coverage: float | None = DEFAULT_MIN_COVERAGE,
                 **options: Any) -> list[EmbeddingDuplicate]:
     """Encode ``texts`` (static model by default) and return their near-duplicates.
 
@@ -743,11 +949,17 @@ def dedup_texts(texts: Sequence[str], encoder: Encoder | None = None,
         texts: Items in decision order.
         encoder: Any ``Encoder``; a ``StaticEncoder`` when None.
         threshold: Cosine threshold, see ``embedding_near_duplicates``.
+        min_coverage: Texts the encoder sees less of are never dropped (None: use every
+            text, as before coverage existed).
         **options: Passed on to ``embedding_near_duplicates``.
     """
     encoder = encoder or StaticEncoder()
-    return embedding_near_duplicates(encoder.encode(texts), threshold,
-                                     assume_normalized=True, **options)
+    vectors = encoder.encode(texts)
+    if min_coverage is None:
+        return embedding_near_duplicates(vectors, threshold, assume_normalized=True, **options)
+    return embedding_near_duplicates_where_seen(
+        vectors, encoder_coverage(encoder, texts), threshold, min_coverage,
+        assume_normalized=True, **options).duplicates
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
@@ -93,6 +94,30 @@ class GenerationResult:
         return cls(**json.loads(raw), cached=True)
 
 
+_FENCE_OPEN = re.compile(r"^```[a-zA-Z]*\s*")
+_DECODER = json.JSONDecoder()
+
+
+def parse_leading_json(text: str) -> tuple[Any, str, int]:
+    """The JSON value a text starts with: ``(value, its text, characters dropped after it)``.
+
+    Models often go on after a complete JSON value (a base model into the next few-shot
+    example, an instruct model into an explanation); that tail is not part of the answer. A
+    Markdown code fence around the value is allowed. ``value`` is None when the text does not
+    start with a JSON value.
+    """
+    body = _FENCE_OPEN.sub("", text.strip(), count=1) if text.lstrip().startswith("```") \
+        else text.strip()
+    try:
+        value, end = _DECODER.raw_decode(body)
+    except (json.JSONDecodeError, TypeError):
+        return None, text, 0
+    tail = body[end:].strip()
+    if tail.startswith("```"):
+        tail = tail[3:].strip()
+    return value, body[:end], len(tail)
+
+
 def summarize(results: list[GenerationResult]) -> dict[str, float | int]:
     """Usage and throughput of a batch, for asset metadata (cached results cost nothing)."""
     fresh = [r for r in results if not r.cached]
@@ -103,6 +128,7 @@ def summarize(results: list[GenerationResult]) -> dict[str, float | int]:
         "llm_cached": len(results) - len(fresh),
         "llm_errors": sum(r.error is not None for r in results),
         "llm_truncated": sum(r.is_truncated for r in results),
+        "llm_trailing_text_dropped": sum(bool(r.extra.get("trailing_chars")) for r in results),
         "prompt_tokens": sum(r.prompt_tokens for r in fresh),
         "completion_tokens": completion,
         "model_seconds": round(seconds, 3),

@@ -28,3 +28,12 @@ def counts(values: Mapping[str, int]) -> str:
         return "_none_"
     rows = [{"reason": k, "count": v} for k, v in sorted(values.items(), key=lambda kv: -kv[1])]
     return table(rows, ["reason", "count"])
+
+
+def language_table(languages, kept) -> str:
+    """Personas in, kept and the drop rate per language, as a markdown table."""
+    from personahub_assets.lib.language import drop_rates_by_language
+
+    rows = [{"language": lang, **figures}
+            for lang, figures in drop_rates_by_language(list(languages), list(kept)).items()]
+    return table(rows, ["language", "in", "kept", "drop_rate"]) if rows else "(none)"

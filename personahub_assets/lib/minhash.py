@@ -32,6 +32,10 @@ from dataclasses import dataclass
 import numpy as np
 
 _WORD = re.compile(r"\w+")
+# Scripts written without spaces (Han, kana, Thai, Lao, Myanmar, Khmer): a "word" of \w+ is a
+# whole clause there, so their runs become characters and overlapping character bigrams.
+_UNSPACED_RUN = re.compile("[\u3040-\u30ff\u31f0-\u31ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+                           "\u0e00-\u0eff\u1000-\u109f\u1780-\u17ff]+")
 _UINT32_MAX = np.iinfo(np.uint32).max
 _TEXT_SEPARATOR = " \x00 "
 _CHUNK_TEXTS = 4_096
@@ -50,9 +54,31 @@ _LOW_BYTES = np.array([(1 << (8 * k)) - 1 for k in range(9)], dtype=np.uint64)
 _IDENTITY_KEY_SEED = 7
 
 
+def _words(text: str) -> list[str]:
+    """Case-folded word 1-grams of a text; runs of unspaced scripts as their characters and
+    character bigrams."""
+    words = _WORD.findall(unicodedata.normalize("NFKC", text).casefold())
+    if text.isascii() or not any(_UNSPACED_RUN.search(word) for word in words):
+        return words
+    out: list[str] = []
+    for word in words:
+        last = 0
+        for run in _UNSPACED_RUN.finditer(word):
+            if run.start() > last:
+                out.append(word[last : run.start()])
+            chars = run.group()
+            out.extend(chars)  # characters and bigrams: a one-character edit stays near
+            out.extend(chars[i : i + 2] for i in range(len(chars) - 1))
+            last = run.end()
+        if last < len(word):
+            out.append(word[last:])
+    return out
+
+
 def word_set(text: str) -> frozenset[str]:
-    """The set of case-folded word 1-grams of a text."""
-    return frozenset(_WORD.findall(unicodedata.normalize("NFKC", text).casefold()))
+    """The set of case-folded word 1-grams of a text (characters and character bigrams where
+    words are not separated by spaces)."""
+    return frozenset(_words(text))
 
 
 def jaccard(a: frozenset[str], b: frozenset[str]) -> float:
@@ -93,7 +119,7 @@ def _pretokenize(text: str) -> str:
     """
     if text.isascii():
         return text
-    return " ".join(_WORD.findall(unicodedata.normalize("NFKC", text).casefold()))
+    return " ".join(_words(text))
 
 
 def _splitmix(value: int) -> int:

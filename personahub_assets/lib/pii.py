@@ -12,7 +12,8 @@ import re
 # e-mail's domain is not also reported as a URL, nor an ID number as a phone number.
 _PATTERNS: dict[str, re.Pattern[str]] = {
     "email": re.compile(r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b"),
-    "url": re.compile(r"\b(?:https?://|www\.)\S+|\b[\w-]+\.(?:com|org|net|io|co\.uk)\b", re.I),
+    # A bare domain needs a lower-case top-level domain: "ASP.NET" is a framework.
+    "url": re.compile(r"\b(?i:https?://|www\.)\S+|\b[\w-]+\.(?:com|org|net|io|co\.uk)\b"),
     "id_number": re.compile(r"\b\d{3}-\d{2}-\d{4}\b|\b[A-Z]{2}\d{2}(?:\s?[A-Z0-9]{4}){3,7}\b"
                             r"|(?<![\d.,])\d{9,19}(?![\d.,])"),
     "phone": re.compile(r"(?<!\w)(?:\+\d{1,3}[\s.-]?)?(?:\(\d{2,4}\)\s?|\d{2,4}[\s.-])?"

@@ -4,6 +4,17 @@ Sources: JSONL (optionally gzipped), Parquet and CSV files, folders and globs of
 files (HTML responses); plain HTML files; Hugging Face datasets by name (``hf:NAME`` with
 optional ``?config=...&split=...``, streamed) or saved to disk (a folder written by
 ``Dataset.save_to_disk``). HTML is kept as HTML here; cleaning extracts its main text.
+
+One bad file or record never stops the others: a broken archive, gzip stream, Parquet file
+or line becomes a :class:`SourceRejection` with its reason, its source file and where in the
+file it was found, and reading goes on with the rest of the file where the format allows it
+(a line, a WARC record, a Parquet row group) and with the next file. Memory stays bounded:
+files are streamed in chunks, and a record larger than ``max_record_bytes`` is skipped
+without being held.
+
+JSONL chunks are parsed by polars; a chunk polars refuses, and any value it may have turned
+into a string (a number or a list in the text field), is parsed again line by line with the
+``json`` module, so every bad line still gets its own reason and line number.
 """
 
 from __future__ import annotations
@@ -14,12 +25,18 @@ import gzip
 import io
 import json
 import sys
-from collections.abc import Iterator
+import zlib
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 from urllib.parse import parse_qs
 
 PREVIEW_CHARS = 200
+#: Default bound on one raw record (a line, a WARC body, an HTML file): 32 MiB.
+MAX_RECORD_BYTES = 32 * 1024 * 1024
+_JSONL_CHUNK_LINES = 8192
+_CSV_POLARS_MAX_BYTES = 256 * 1024 * 1024
 
 
 @dataclass(frozen=True)
@@ -34,16 +51,25 @@ class SourceRecord:
     url: str | None
     text: object
     is_html: bool = False
+    #: The record's other fields (for persona sets: occupation, domains...), when it has any
+    #: and the reader was asked for them (``keep_fields``).
+    fields: dict | None = None
 
 
 @dataclass(frozen=True)
 class SourceRejection:
-    """A record that could not even be read, with the reason."""
+    """A record, or the unreadable rest of a file, that could not be read, with the reason.
+
+    ``location`` says where in the file: ``"line 12"``, ``"record 3, byte 5120"``,
+    ``"row group 2"``, ``"byte 81920"``. For a rejection that covers the rest of a file,
+    ``record_no`` is the number the next record would have had.
+    """
 
     source: str
     record_no: int
     reason: str
     raw_preview: str
+    location: str | None = None
 
 
 _FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".ndjson", ".parquet", ".csv", ".warc",
@@ -80,15 +106,25 @@ def is_saved_dataset(spec: str) -> bool:
         path / "state.json").exists()
 
 
+def _others(row: dict, text_field: str) -> dict | None:
+    """The fields of a record besides its text, JSON-safe, or None when there are none."""
+    others = {k: v for k, v in row.items() if k != text_field
+              and isinstance(v, (str, int, float, bool))}
+    return others or None
+
+
 def read_records(
     spec: str, text_field: str = "text", url_field: str = "url",
-    start: int = 0, stop: int | None = None,
+    start: int = 0, stop: int | None = None, keep_fields: bool = False,
+    max_record_bytes: int = MAX_RECORD_BYTES,
 ) -> Iterator[SourceRecord | SourceRejection]:
     """Yield every record of the source named by ``spec``, in a stable order.
 
-    ``start``/``stop`` restrict a single file or dataset to the records ``[start, stop)``;
-    JSONL lines outside the slice are skipped unparsed, so each record is read once in total
-    when a file is cut into batches.
+    Every file named by ``spec`` is accounted for: its records, its bad records and, when
+    it breaks off, one rejection for its unreadable rest. ``start``/``stop`` restrict a
+    single file or dataset to the records ``[start, stop)``; JSONL lines and Parquet row
+    groups outside the slice are skipped unparsed, so each record is read once in total when
+    a file is cut into batches.
     """
     if spec.startswith("hf:"):
         yield from read_hf_dataset(spec, text_field, url_field, start, stop)
@@ -100,21 +136,8 @@ def read_records(
     if (start or stop is not None) and len(paths) != 1:
         raise ValueError(f"a record slice needs a single file, and {spec} names {len(paths)}")
     for path in paths:
-        suffix = suffix_of(path)
-        if suffix in {".jsonl", ".jsonl.gz", ".json", ".ndjson"}:
-            yield from _read_jsonl(path, text_field, url_field, start, stop)
-        elif suffix == ".parquet":
-            yield from _read_parquet(path, text_field, url_field, start, stop)
-        elif suffix == ".csv":
-            yield from _in_slice(_read_csv(path, text_field, url_field), start, stop)
-        elif suffix in {".warc", ".warc.gz"}:
-            yield from _read_warc(path)
-        elif suffix in {".html", ".htm"}:
-            raw = path.read_bytes()
-            yield SourceRecord(path.name, 0, path.name, raw.decode("utf-8", "replace"),
-                               is_html=True)
-        else:
-            raise ValueError(f"unsupported source format {suffix!r} for {path.name}")
+        yield from read_file(path, text_field, url_field, max_record_bytes, start, stop,
+                             keep_fields)
 
 
 def _in_slice(records, start: int, stop: int | None):
@@ -125,95 +148,411 @@ def _in_slice(records, start: int, stop: int | None):
             yield rec
 
 
-def _read_jsonl(path: Path, text_field: str, url_field: str, start: int = 0,
-                stop: int | None = None):
+def read_file(path: Path, text_field: str = "text", url_field: str = "url",
+              max_record_bytes: int = MAX_RECORD_BYTES, start: int = 0,
+              stop: int | None = None, keep_fields: bool = False,
+              ) -> Iterator[SourceRecord | SourceRejection]:
+    """The records ``[start, stop)`` of one file; an error the format reader did not place
+    becomes one rejection for the rest of the file (``unreadable_file:<error>``)."""
+    suffix = suffix_of(path)
+    readers: dict[str, Callable[[], Iterator[SourceRecord | SourceRejection]]] = {
+        ".jsonl": lambda: _read_jsonl(path, text_field, url_field, max_record_bytes, start,
+                                      stop, keep_fields),
+        ".parquet": lambda: _read_parquet(path, text_field, url_field, start, stop,
+                                          keep_fields),
+        ".csv": lambda: _read_csv(path, text_field, url_field, keep_fields),
+        ".warc": lambda: _read_warc(path, max_record_bytes),
+        ".html": lambda: _read_html(path, max_record_bytes),
+    }
+    for alias, same in ((".jsonl.gz", ".jsonl"), (".json", ".jsonl"), (".ndjson", ".jsonl"),
+                        (".warc.gz", ".warc"), (".htm", ".html")):
+        readers[alias] = readers[same]
+    if suffix not in readers:
+        raise ValueError(f"unsupported source format {suffix!r} for {path.name}")
+    next_no = start
+    try:
+        for item in _in_slice(readers[suffix](), start, stop):
+            next_no = item.record_no + 1
+            yield item
+    except Exception as exc:  # noqa: BLE001 - any failure of a reader is this file's rejection
+        if stop is None or next_no < stop:
+            yield SourceRejection(path.name, next_no,
+                                  f"unreadable_file:{type(exc).__name__}",
+                                  str(exc)[:PREVIEW_CHARS], f"after record {next_no - 1}"
+                                  if next_no else "start of file")
+
+
+def _preview(raw: bytes) -> str:
+    return raw[:PREVIEW_CHARS].decode("utf-8", "replace")
+
+
+# ------------------------------------------------------------------------------------------
+# JSONL
+
+
+def _gzip_reason(exc: BaseException) -> str | None:
+    """``broken_gzip:<kind>`` for the errors a damaged gzip stream raises, else None."""
+    if isinstance(exc, EOFError):
+        return "broken_gzip:truncated"
+    if isinstance(exc, gzip.BadGzipFile | zlib.error):
+        return "broken_gzip:corrupt"
+    return None
+
+
+def _bounded_lines(fh: BinaryIO, limit: int) -> Iterator[tuple[int, int, bytes | None]]:
+    """``(line_no, byte_offset, line)`` of a binary stream; ``line`` is None for a line
+    longer than ``limit`` bytes, which is skipped without being held in memory."""
+    offset = 0
+    line_no = 0
+    while True:
+        line = fh.readline(limit + 1)
+        if not line:
+            return
+        start = offset
+        offset += len(line)
+        if len(line) > limit and not line.endswith(b"\n"):
+            while True:  # skip the rest of the oversized line
+                rest = fh.readline(1 << 20)
+                offset += len(rest)
+                if not rest or rest.endswith(b"\n"):
+                    break
+            yield line_no, start, None
+        else:
+            yield line_no, start, line
+        line_no += 1
+
+
+def _parse_json_line(source: str, line_no: int, raw: bytes, text_field: str, url_field: str
+                     ) -> SourceRecord | SourceRejection:
+    where = f"line {line_no + 1}"
+    try:
+        obj = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        return SourceRejection(source, line_no, "invalid_utf8", _preview(raw), where)
+    except json.JSONDecodeError:
+        return SourceRejection(source, line_no, "malformed_json", _preview(raw), where)
+    if not isinstance(obj, dict):
+        return SourceRejection(source, line_no, "not_an_object", _preview(raw), where)
+    if text_field not in obj:
+        return SourceRejection(source, line_no, f"missing_field:{text_field}", _preview(raw),
+                               where)
+    url = obj.get(url_field)
+    return SourceRecord(source, line_no, str(url) if url is not None else None, obj[text_field],
+                        fields=_others(obj, text_field))
+
+
+# A value polars may have made a string out of: a number, a list, an object, a boolean.
+_NOT_ORIGINALLY_A_STRING = r"^(?:-?[0-9]|\[|\{|true$|false$)"
+
+
+def _parse_jsonl_chunk(source: str, lines: list[tuple[int, bytes]], text_field: str,
+                       url_field: str, keep_fields: bool = False,
+                       ) -> list[SourceRecord | SourceRejection]:
+    """Records of a chunk of non-blank lines, in order: polars first, ``json`` per line for
+    every line polars cannot vouch for (and for every line when the other fields are asked
+    for exactly, since polars may make strings of mixed-type fields)."""
+    import polars as pl
+
+    if keep_fields:
+        return [_parse_json_line(source, no, raw, text_field, url_field) for no, raw in lines]
+    slow = set(range(len(lines)))
+    texts: list = [None] * len(lines)
+    urls: list = [None] * len(lines)
+    rows: list[dict] = [{}] * len(lines)
+    try:
+        frame = pl.read_ndjson(io.BytesIO(b"\n".join(raw.rstrip(b"\r\n") for _, raw in lines)),
+                               infer_schema_length=None)
+        if len(frame) == len(lines) and frame.schema.get(text_field) == pl.String:
+            check = frame.select(
+                pl.col(text_field),
+                (pl.col(url_field).cast(pl.String) if url_field in frame.columns
+                 else pl.lit(None, pl.String)).alias("_url"),
+                (pl.col(text_field).is_null()
+                 | pl.col(text_field).str.contains(_NOT_ORIGINALLY_A_STRING)).alias("_slow"))
+            texts = check.get_column(text_field).to_list()
+            urls = check.get_column("_url").to_list()
+            extra = [c for c in frame.columns if c != text_field]
+            rows = frame.select(extra).to_dicts() if extra else [{}] * len(lines)
+            slow = set(check.get_column("_slow").arg_true().to_list())
+    except Exception:  # noqa: BLE001,S110 - polars refused the chunk: every line goes slow
+        pass
+    out: list[SourceRecord | SourceRejection] = []
+    for i, (line_no, raw) in enumerate(lines):
+        if i in slow:
+            out.append(_parse_json_line(source, line_no, raw, text_field, url_field))
+        else:
+            out.append(SourceRecord(source, line_no, urls[i], texts[i],
+                                    fields=_others(rows[i], text_field)))
+    return out
+
+
+def _read_jsonl(path: Path, text_field: str, url_field: str, max_record_bytes: int,
+                start: int = 0, stop: int | None = None, keep_fields: bool = False):
     source = path.name
     opener = gzip.open if path.name.lower().endswith(".gz") else open
+    line_no = -1
+    chunk: list[tuple[int, bytes]] = []
     with opener(path, "rb") as fh:
-        for record_no, raw in enumerate(fh):
-            if record_no < start:
-                continue
-            if stop is not None and record_no >= stop:
-                return
-            if not raw.strip():
-                continue
-            preview = raw[:PREVIEW_CHARS].decode("utf-8", "replace")
+        lines = _bounded_lines(fh, max_record_bytes)
+        while True:
             try:
-                obj = json.loads(raw.decode("utf-8"))
-            except UnicodeDecodeError:
-                yield SourceRejection(source, record_no, "invalid_utf8", preview)
+                line_no, _, raw = next(lines)
+            except StopIteration:
+                break
+            except (EOFError, OSError, zlib.error) as exc:
+                yield from _parse_jsonl_chunk(source, chunk, text_field, url_field, keep_fields)
+                reason = _gzip_reason(exc) or f"unreadable_file:{type(exc).__name__}"
+                yield SourceRejection(source, line_no + 1, reason, str(exc)[:PREVIEW_CHARS],
+                                      f"line {line_no + 2}")
+                return
+            if line_no < start:
+                continue  # another batch's line: not parsed
+            if stop is not None and line_no >= stop:
+                break
+            if raw is None:
+                yield from _parse_jsonl_chunk(source, chunk, text_field, url_field, keep_fields)
+                chunk = []
+                yield SourceRejection(source, line_no, "record_too_large", "",
+                                      f"line {line_no + 1}")
                 continue
-            except json.JSONDecodeError:
-                yield SourceRejection(source, record_no, "malformed_json", preview)
-                continue
-            if not isinstance(obj, dict):
-                yield SourceRejection(source, record_no, "not_an_object", preview)
-                continue
-            if text_field not in obj:
-                yield SourceRejection(source, record_no, f"missing_field:{text_field}", preview)
-                continue
-            url = obj.get(url_field)
-            yield SourceRecord(source, record_no, str(url) if url is not None else None,
-                               obj[text_field])
+            if raw.strip():
+                chunk.append((line_no, raw))
+            if len(chunk) >= _JSONL_CHUNK_LINES:
+                yield from _parse_jsonl_chunk(source, chunk, text_field, url_field, keep_fields)
+                chunk = []
+    yield from _parse_jsonl_chunk(source, chunk, text_field, url_field, keep_fields)
+
+
+# ------------------------------------------------------------------------------------------
+# Parquet and CSV
 
 
 def _read_parquet(path: Path, text_field: str, url_field: str, start: int = 0,
-                  stop: int | None = None):
+                  stop: int | None = None, keep_fields: bool = False):
+    """Row group by row group, reading only the text and URL columns, and only the row
+    groups that hold records of ``[start, stop)``."""
+    import pyarrow as pa
     import pyarrow.parquet as pq
 
     source = path.name
-    names = pq.ParquetFile(path).schema_arrow.names
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as exc:
+        yield SourceRejection(source, 0, "broken_parquet", str(exc)[:PREVIEW_CHARS],
+                              "file footer")
+        return
+    names = parquet.schema_arrow.names
     if text_field not in names:
-        raise ValueError(f"{path.name} has no column {text_field!r}: {names}")
-    table = pq.read_table(path, columns=[c for c in (text_field, url_field) if c in names])
-    table = table.slice(start, None if stop is None else max(stop - start, 0))
-    texts = table.column(text_field).to_pylist()
-    urls = (table.column(url_field).to_pylist() if url_field in table.column_names
-            else [None] * len(texts))
-    for record_no, (url, text) in enumerate(zip(urls, texts, strict=True), start=start):
-        yield SourceRecord(source, record_no, str(url) if url is not None else None, text)
+        yield SourceRejection(source, 0, f"missing_column:{text_field}", str(names)[:200],
+                              "schema")
+        return
+    columns = names if keep_fields else [text_field] + ([url_field] if url_field in names
+                                                          else [])
+    record_no = 0
+    for group in range(parquet.num_row_groups):
+        rows = parquet.metadata.row_group(group).num_rows
+        if record_no + rows <= start:
+            record_no += rows
+            continue
+        if stop is not None and record_no >= stop:
+            return
+        try:
+            table = parquet.read_row_group(group, columns=columns)
+        except (pa.ArrowException, OSError) as exc:
+            yield SourceRejection(source, record_no, "broken_parquet_row_group",
+                                  str(exc)[:PREVIEW_CHARS],
+                                  f"row group {group}, rows {record_no}-{record_no + rows - 1}")
+            record_no += rows
+            continue
+        texts = table.column(text_field).to_pylist()
+        urls = (table.column(url_field).to_pylist() if url_field in table.column_names
+                else [None] * len(texts))
+        others = table.to_pylist() if keep_fields else [{}] * len(texts)
+        for url, text, row in zip(urls, texts, others, strict=True):
+            yield SourceRecord(source, record_no, str(url) if url is not None else None, text,
+                               fields=_others(row, text_field))
+            record_no += 1
 
 
-def _read_csv(path: Path, text_field: str, url_field: str):
+def _read_csv(path: Path, text_field: str, url_field: str, keep_fields: bool = False):
+    """polars reads a well-formed file at once; a file it refuses (ragged rows, bad
+    quoting, bad UTF-8) is read again row by row so each bad row gets its own rejection."""
+    import polars as pl
+
+    source = path.name
+    if path.stat().st_size <= _CSV_POLARS_MAX_BYTES:
+        try:
+            frame = pl.read_csv(path, infer_schema=False, encoding="utf8",
+                                raise_if_empty=False)
+        except Exception:  # noqa: BLE001 - the row-by-row reader below explains the failure
+            frame = None
+        if frame is not None and text_field in frame.columns:
+            texts = frame.get_column(text_field).to_list()
+            urls = (frame.get_column(url_field).to_list() if url_field in frame.columns
+                    else [None] * len(texts))
+            if None not in texts:
+                others = frame.to_dicts() if keep_fields else [{}] * len(texts)
+                for record_no, (url, text, row) in enumerate(zip(urls, texts, others,
+                                                                 strict=True)):
+                    yield SourceRecord(source, record_no, url or None, text,
+                                       fields=_others(row, text_field))
+                return
+    yield from _read_csv_rows(path, text_field, url_field)
+
+
+def _read_csv_rows(path: Path, text_field: str, url_field: str):
     source = path.name
     csv.field_size_limit(sys.maxsize)
+    with path.open("r", encoding="utf-8-sig", errors="strict", newline="") as fh:
+        reader = csv.DictReader(fh)
+        try:
+            fieldnames = reader.fieldnames
+        except UnicodeDecodeError as exc:
+            yield SourceRejection(source, 0, "invalid_utf8", str(exc)[:PREVIEW_CHARS],
+                                  "header")
+            return
+        if fieldnames is None or text_field not in fieldnames:
+            yield SourceRejection(source, 0, f"missing_column:{text_field}",
+                                  str(fieldnames)[:PREVIEW_CHARS], "header")
+            return
+        record_no = 0
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except UnicodeDecodeError as exc:
+                yield SourceRejection(source, record_no, "invalid_utf8", str(exc)[:200],
+                                      f"row {record_no + 1}, line {reader.line_num + 1}")
+                return
+            except csv.Error as exc:
+                yield SourceRejection(source, record_no, "malformed_csv_row", str(exc)[:200],
+                                      f"row {record_no + 1}, line {reader.line_num}")
+                record_no += 1
+                continue
+            if row.get(text_field) is None or None in row:
+                yield SourceRejection(source, record_no, "malformed_csv_row",
+                                      str(row)[:PREVIEW_CHARS],
+                                      f"row {record_no + 1}, line {reader.line_num}")
+            else:
+                yield SourceRecord(source, record_no, row.get(url_field) or None,
+                                   row[text_field], fields=_others(row, text_field))
+            record_no += 1
+
+
+# ------------------------------------------------------------------------------------------
+# WARC and HTML
+
+
+def _warc_reason(exc: BaseException) -> str:
+    message = str(exc).lower()
+    if "non-chunked gzip" in message:
+        return "broken_archive:non_chunked_gzip"
+    if "unknown archive format" in message or "invalid warc record" in message:
+        return "broken_archive:bad_record_header"
+    if _gzip_reason(exc):
+        return "broken_archive:bad_gzip"
+    return f"broken_archive:{type(exc).__name__}"
+
+
+def _read_warc(path: Path, max_record_bytes: int):
+    """HTML responses of a WARC file; other responses are rejected with their content type.
+
+    A WARC whose whole file is one gzip stream ("non-chunked", which warcio refuses) is read
+    through a decompressing stream instead. A file that breaks off (a bad record header, a
+    damaged or truncated gzip member, missing bytes at the end) yields the records before
+    the break and one rejection with the byte offset where reading stopped.
+    """
+    size = path.stat().st_size
     with path.open("rb") as fh:
-        raw = fh.read()
-    try:
-        text = raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        yield SourceRejection(source, 0, "invalid_utf8", raw[:PREVIEW_CHARS].decode(
-            "utf-8", "replace"))
+        items = _iterate_warc(path.name, fh, size, max_record_bytes, None)
+        head = []  # warcio tells a non-chunked file by its second record: hold the first
+        for item in items:
+            head.append(item)
+            if (isinstance(item, SourceRejection)
+                    and item.reason == "broken_archive:non_chunked_gzip"):
+                break
+            if item.record_no >= 1:
+                yield from head
+                yield from items
+                return
+    if head and getattr(head[-1], "reason", None) == "broken_archive:non_chunked_gzip":
+        with gzip.open(path, "rb") as stream:
+            yield from _iterate_warc(path.name, stream, None, max_record_bytes,
+                                     "decompressed byte")
         return
-    reader = csv.DictReader(io.StringIO(text, newline=""))
-    if reader.fieldnames is None or text_field not in reader.fieldnames:
-        raise ValueError(f"{path.name} has no column {text_field!r}: {reader.fieldnames}")
-    for record_no, row in enumerate(reader):
-        if row.get(text_field) is None or None in row:
-            yield SourceRejection(source, record_no, "malformed_csv_row", str(row)[:PREVIEW_CHARS])
-            continue
-        yield SourceRecord(source, record_no, row.get(url_field) or None, row[text_field])
+    yield from head
 
 
-def _read_warc(path: Path):
-    """HTML responses of a WARC file; other responses are rejected with their content type."""
+def _iterate_warc(source: str, fh: BinaryIO, size: int | None, max_record_bytes: int,
+                  unit: str | None) -> Iterator[SourceRecord | SourceRejection]:
     from warcio.archiveiterator import ArchiveIterator
 
-    source = path.name
-    with path.open("rb") as fh:
-        for record_no, record in enumerate(ArchiveIterator(fh)):
-            if record.rec_type != "response":
-                continue  # requests, warcinfo and metadata records hold no documents
-            url = record.rec_headers.get_header("WARC-Target-URI")
-            ctype = (record.http_headers.get_header("Content-Type") or ""
-                     if record.http_headers else "")
-            body = record.content_stream().read()
-            if "html" not in ctype.lower():
-                yield SourceRejection(source, record_no, f"not_html:{ctype.split(';')[0]}",
-                                      body[:PREVIEW_CHARS].decode("utf-8", "replace"))
-                continue
-            yield SourceRecord(source, record_no, url, body.decode("utf-8", "replace"),
-                               is_html=True)
+    unit = unit or "byte"
+    iterator = ArchiveIterator(fh)
+    record_no = -1
+    records = iter(iterator)
+    while True:
+        try:
+            record = next(records)
+        except StopIteration:
+            break
+        except Exception as exc:  # noqa: BLE001 - warcio raises many kinds for broken input
+            reason = _warc_reason(exc)
+            if size is not None and fh.tell() >= size and reason.endswith("Error"):
+                reason = "broken_archive:truncated"  # it failed on the file's last bytes
+            start = getattr(iterator, "offset", 0)  # where the unreadable record begins
+            yield SourceRejection(source, record_no + 1, reason,
+                                  str(exc).strip()[:PREVIEW_CHARS],
+                                  f"record {record_no + 1}, {unit} {start}")
+            return
+        record_no += 1
+        # read the body before asking warcio for offsets: asking reads the record to its end
+        if record.rec_type != "response":
+            continue  # requests, warcinfo and metadata records hold no documents
+        url = record.rec_headers.get_header("WARC-Target-URI")
+        ctype = (record.http_headers.get_header("Content-Type") or ""
+                 if record.http_headers else "")
+        try:
+            body = record.content_stream().read(max_record_bytes + 1)
+        except Exception as exc:  # noqa: BLE001 - a damaged body (bad chunking, bad encoding)
+            yield SourceRejection(source, record_no, "broken_record", str(exc)[:200],
+                                  f"record {record_no}")
+            continue
+        cut_short = getattr(record.raw_stream, "limit", 0) > 0 and len(body) <= max_record_bytes
+        where = f"record {record_no}, {unit} {iterator.get_record_offset()}"
+        if cut_short:  # the file ended inside this record
+            yield SourceRejection(source, record_no, "broken_archive:truncated",
+                                  _preview(body), where)
+            continue
+        if len(body) > max_record_bytes:
+            yield SourceRejection(source, record_no, "record_too_large", "", where)
+            continue
+        if "html" not in ctype.lower():
+            yield SourceRejection(source, record_no, f"not_html:{ctype.split(';')[0]}",
+                                  _preview(body), where)
+            continue
+        yield SourceRecord(source, record_no, url, body.decode("utf-8", "replace"),
+                           is_html=True)
+    if size is not None and record_no >= 0:
+        try:
+            end = iterator.get_record_offset() + iterator.get_record_length()
+        except Exception:  # noqa: BLE001 - no complete record to measure from
+            return
+        if end < size:
+            yield SourceRejection(source, record_no + 1, "broken_archive:truncated",
+                                  f"{size - end} bytes after the last complete record",
+                                  f"{unit} {end}")
+    elif size is not None and size > 0:
+        yield SourceRejection(source, 0, "broken_archive:no_records", "", f"{unit} 0")
+
+
+def _read_html(path: Path, max_record_bytes: int):
+    if path.stat().st_size > max_record_bytes:
+        yield SourceRejection(path.name, 0, "record_too_large", "", "file")
+        return
+    raw = path.read_bytes()
+    yield SourceRecord(path.name, 0, path.name, raw.decode("utf-8", "replace"), is_html=True)
 
 
 def parse_hf_spec(spec: str) -> tuple[str, str | None, str]:
@@ -242,11 +581,11 @@ def read_hf_dataset(spec: str, text_field: str, url_field: str, start: int = 0,
     for record_no, row in enumerate(dataset, start=start):
         if text_field not in row:
             yield SourceRejection(source, record_no, f"missing_field:{text_field}",
-                                  str(row)[:PREVIEW_CHARS])
+                                  str(row)[:PREVIEW_CHARS], f"row {record_no}")
             continue
         url = row.get(url_field)
         yield SourceRecord(source, record_no, str(url) if url is not None else None,
-                           row[text_field])
+                           row[text_field], fields=_others(row, text_field))
 
 
 def read_saved_dataset(spec: str, text_field: str, url_field: str):
@@ -261,4 +600,4 @@ def read_saved_dataset(spec: str, text_field: str, url_field: str):
     for record_no, row in enumerate(dataset):
         url = row[url_field] if has_url else None
         yield SourceRecord(source, record_no, str(url) if url is not None else None,
-                           row[text_field])
+                           row[text_field], fields=_others(row, text_field))

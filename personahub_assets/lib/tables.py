@@ -8,6 +8,7 @@ from typing import Any
 import pyarrow as pa
 
 _S, _I, _L, _F, _B = pa.string(), pa.int32(), pa.int64(), pa.float64(), pa.bool_()
+_V = pa.list_(pa.float32())  # an embedding vector
 
 _PROVENANCE = [
     ("backend", _S),
@@ -36,12 +37,12 @@ TABLES: dict[str, pa.Schema] = {
     ]),
     "rejected_documents": pa.schema([
         ("batch", _S), ("source", _S), ("record_no", _L), ("url", _S), ("reason", _S),
-        ("raw_preview", _S),
+        ("raw_preview", _S), ("location", _S),
     ]),
     "personas": pa.schema([
         ("persona_id", _S), ("batch", _S), ("method", _S), ("persona", _S), ("role", _S),
         ("doc_id", _S), ("parent_persona_id", _S), ("depth", _I), ("relation", _S),
-        *_PROVENANCE,
+        *_PROVENANCE, ("source_fields", _S), ("language", _S),
     ]),
     "rejected_personas": pa.schema([
         ("batch", _S), ("method", _S), ("doc_id", _S), ("parent_persona_id", _S),
@@ -57,10 +58,39 @@ TABLES: dict[str, pa.Schema] = {
         ("persona_id", _S), ("persona", _S), ("method", _S), ("batch", _S),
         ("stage", _S), ("duplicate_of", _S), ("similarity", _F),
     ]),
+    # The incremental hub's state (lib/hub.py), every row keyed by the batch that wrote it.
+    # The ledger: which batches are curated, with their accounting and the settings used.
+    "hub_ledger": pa.schema([
+        ("batch", _S), ("seq", _L), ("personas_in", _L), ("kept", _L), ("dropped", _L),
+        ("filtered", _L), ("exact", _L), ("minhash", _L), ("embedding", _L),
+        ("settings", _S), ("curated_at", _S),
+    ]),
+    # Every distinct persona that passed the filters, in decision order (seq, pos), and the
+    # stage that decided it: kept, or dropped at minhash or embedding.
+    "hub_members": pa.schema([
+        ("persona_id", _S), ("batch", _S), ("seq", _L), ("pos", _L), ("stage", _S),
+    ]),
+    # MinHash LSH band keys of every persona that survived the MinHash stage.
+    "hub_band_keys": pa.schema([
+        ("persona_id", _S), ("batch", _S), ("band", _I), ("key", _L),
+    ]),
+    # Embedding of every hub persona; ``list`` is its inverted list once the IVF index exists.
+    "hub_vectors": pa.schema([
+        ("persona_id", _S), ("batch", _S), ("seq", _L), ("pos", _L), ("list", _I),
+        ("vector", _V),
+    ]),
+    # Frozen index state (IVF centroids), keyed by the batch before which it was trained.
+    "hub_index": pa.schema([
+        ("batch", _S), ("kind", _S), ("row", _I), ("vector", _V),
+    ]),
+    # Files of retracted batches: never registered again while they sit in incoming/.
+    "retracted_files": pa.schema([
+        ("batch", _S), ("path", _S), ("content_hash", _S), ("retracted_at", _S),
+    ]),
     "synthetic_samples": pa.schema([
         ("sample_id", _S), ("domain", _S), ("batch", _S), ("persona_id", _S), ("persona", _S),
         ("sample_index", _I), ("mode", _S), ("text", _S), ("json_value", _S), ("valid", _B),
-        ("reason", _S), ("finish_reason", _S), *_PROVENANCE,
+        ("reason", _S), ("finish_reason", _S), *_PROVENANCE, ("selection", _S),
     ]),
     "math_solutions": pa.schema([
         ("sample_id", _S), ("batch", _S), ("solver", _I), ("solution", _S), ("answer", _S),
@@ -70,9 +100,26 @@ TABLES: dict[str, pa.Schema] = {
         ("sample_id", _S), ("batch", _S), ("answer", _S), ("votes", _I), ("k", _I),
         ("verified", _B),
     ]),
+    # Issue 16: verifiable instruction data, the judge and safety screen, persona attributes.
+    "instruction_responses": pa.schema([
+        ("sample_id", _S), ("batch", _S), ("constraints", _S), ("instruction", _S),
+        ("response", _S), ("constraints_passed", _B), ("constraint_verdicts", _S),
+        ("n_constraints", _I), ("finish_reason", _S), ("error", _S), *_PROVENANCE,
+    ]),
+    "sample_quality": pa.schema([
+        ("sample_id", _S), ("domain", _S), ("batch", _S), ("safety_flag", _B),
+        ("safety_reason", _S), ("safety_score", _F), ("judge_score", _I),
+        ("judge_reason", _S), ("judge_flag", _B), ("judge_error", _S), *_PROVENANCE,
+    ]),
+    "persona_attributes": pa.schema([
+        ("persona_id", _S), ("batch", _S), ("occupation", _S), ("domain", _S),
+        ("expertise", _S), ("language", _S), ("attribute_source", _S),
+        ("source_fields", _S), *_PROVENANCE,
+    ]),
 }
 
-_DUCKDB_TYPES = {_S: "VARCHAR", _I: "INTEGER", _L: "BIGINT", _F: "DOUBLE", _B: "BOOLEAN"}
+_DUCKDB_TYPES = {_S: "VARCHAR", _I: "INTEGER", _L: "BIGINT", _F: "DOUBLE", _B: "BOOLEAN",
+                 _V: "FLOAT[]"}
 
 
 def ddl(table: str) -> str:

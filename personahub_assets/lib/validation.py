@@ -10,11 +10,29 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
+from personahub_assets.lib.language import word_units
 from personahub_assets.lib.minhash import jaccard, word_set
 
+# A model declining the task, in the languages personas most often come in. "I can't" alone
+# is not a refusal ("I can't start the day without coffee"): it needs a task verb after it.
 _REFUSAL = re.compile(
-    r"\b(i'?m sorry|i am sorry|i cannot|i can'?t|i am unable|i'?m unable|as an ai|"
-    r"as a language model|i won'?t be able)\b",
+    r"\b(?:i'?m sorry|i am sorry|i apologi[sz]e|as an ai\b|as a(?:n ai)? language model|"
+    r"(?:i cannot|i can'?t|i am unable to|i'?m unable to|i won'?t be able to|i'?m not able to)"
+    r" (?:help|assist|provide|comply|fulfil+|create|generate|complete|write|answer|do th[ai]s))"
+    # Chinese, Japanese, Korean
+    r"|抱歉|对不起|作为(?:一个)?(?:AI|人工智能|语言模型)|我(?:无法|不能)(?:提供|完成|帮助|生成|回答|满足)"
+    r"|申し訳(?:ありません|ございません)|(?:AI|人工知能|言語モデル)として|お答えできません|できかねます"
+    r"|죄송합니다|죄송하지만|(?:AI|언어 모델)로서|도와드릴 수 없"
+    # Russian, Arabic
+    r"|\bизвините\b|к сожалению, я не могу|\bкак (?:ии|искусственный интеллект|языковая модель)\b"
+    r"|\bя не могу (?:помочь|предоставить|выполнить|создать|ответить)"
+    r"|عذرا|عذرًا|عذراً|أعتذر|لا أستطيع (?:المساعدة|تقديم|إنشاء|تلبية)"
+    r"|كنموذج لغوي|بصفتي (?:نموذج|ذكاء)"
+    # Spanish, Portuguese, French, German
+    r"|\blo siento\b|\bno puedo (?:ayudar|proporcionar|crear|cumplir)|\bdesculpe\b"
+    r"|\bnão posso (?:ajudar|fornecer|criar)|\bje suis désolée?\b"
+    r"|\bje ne peux pas (?:aider|fournir|créer|répondre)|\ben tant qu'(?:ia|assistant)\b"
+    r"|\bes tut mir leid\b|\bich kann (?:dabei )?nicht helfen|\bals (?:ki|sprachmodell)\b",
     re.IGNORECASE,
 )
 _WORDS = re.compile(r"\w+")
@@ -29,12 +47,16 @@ _SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 _QUESTION = re.compile(r"[?]|\b(find|how|what|which|who|determine|calculate|show)\b",
                        re.IGNORECASE)
 
+#: Names that function-calling APIs accept for functions and their parameters.
+TOOL_NAME_PATTERN = "^[a-zA-Z0-9_-]{1,64}$"
+_JSON_TYPES = ["string", "number", "integer", "boolean", "array", "object"]
+
 #: The OpenAI function-calling shape every tool sample must have.
 FUNCTION_SCHEMA: dict[str, Any] = {
     "type": "object",
     "required": ["name", "description", "parameters"],
     "properties": {
-        "name": {"type": "string", "pattern": "^[A-Za-z_][A-Za-z0-9_]{0,63}$"},
+        "name": {"type": "string", "pattern": TOOL_NAME_PATTERN},
         "description": {"type": "string", "minLength": 10},
         "parameters": {
             "type": "object",
@@ -44,17 +66,18 @@ FUNCTION_SCHEMA: dict[str, Any] = {
                 "properties": {
                     "type": "object",
                     "minProperties": 1,
+                    "propertyNames": {"pattern": TOOL_NAME_PATTERN},
                     "additionalProperties": {
                         "type": "object",
                         "required": ["type"],
                         "properties": {
-                            "type": {"enum": ["string", "number", "integer", "boolean",
-                                              "array", "object"]},
+                            "type": {"enum": _JSON_TYPES},
                             "description": {"type": "string"},
                         },
                     },
                 },
-                "required": {"type": "array", "items": {"type": "string"}},
+                "required": {"type": "array", "items": {"type": "string"},
+                             "uniqueItems": True},
             },
         },
     },
@@ -87,9 +110,10 @@ def first_line(text: str) -> str:
     return ""
 
 
-def word_count(text: str) -> int:
-    """Number of word tokens in a text."""
-    return len(_WORDS.findall(text))
+def word_count(text: str) -> float:
+    """Length of a text in word units: words where words are spaced, a fixed number of
+    characters per word in Chinese, Japanese, Thai and the like (see ``lib.language``)."""
+    return word_units(text)
 
 
 def copies_source(candidate: str, source: str, n: int = 8, max_share: float = 0.5) -> bool:
@@ -156,7 +180,8 @@ def validate_persona(
 class DomainRules:
     """What a valid sample of a domain looks like; every rule is deterministic.
 
-    A domain with ``json_schema`` expects JSON valid against it. A text domain keeps the
+    A domain with ``json_schema`` expects JSON valid against it (and, with
+    ``tool_definition``, a function definition an API accepts). A text domain keeps the
     first line and checks its length, optional regular expression, numbers and question.
     """
 
@@ -167,6 +192,7 @@ class DomainRules:
     require_question: bool = False
     json_schema: Mapping[str, Any] | None = None
     max_persona_overlap: float = 0.6
+    tool_definition: bool = False
 
     def validator(self) -> Draft202012Validator | None:
         """The JSON Schema validator of this domain, if it is a JSON domain."""
@@ -188,7 +214,7 @@ BUILTIN_RULES: dict[str, DomainRules] = {
     "instruction": DomainRules(),
     "knowledge": DomainRules(min_words=12),
     "npc": DomainRules(json_schema=NPC_SCHEMA),
-    "tool": DomainRules(json_schema=FUNCTION_SCHEMA),
+    "tool": DomainRules(json_schema=FUNCTION_SCHEMA, tool_definition=True),
 }
 
 
@@ -215,6 +241,9 @@ def validate_sample(
         if errors:
             where = "/".join(str(p) for p in errors[0].path) or "root"
             return False, f"schema:{where}", value
+        issue = tool_definition_issue(value) if rules.tool_definition else None
+        if issue:
+            return False, issue, value
         return True, None, value
     line = first_line(text)
     words = word_count(line)
@@ -233,11 +262,32 @@ def validate_sample(
     return True, None, None
 
 
-_NOT_A_PERSONA = re.compile(r"^(i|we|you|my|our|your|here|this|these|it)\b", re.IGNORECASE)
+# Openers of text that talks about a persona, a text or the task instead of being a persona.
+# First-person personas ("I am a nurse who...", "We have two kids...") are personas, as
+# released sets write them; "IT manager" is one too.
+_NOT_A_PERSONA = re.compile(
+    r"^(?:(?:you|your|here|this|these|(?-i:it|It))\b|(?:sure|certainly|okay|ok)\b"
+    r"|(?:the )?persona\s*:"
+    r"|以下是|这是一个|这段|这篇|该文本|本文|好的|当然"
+    r"|以下は|これは|この(?:文章|テキスト|記事)|はい、|もちろん"
+    r"|다음은|이 텍스트|물론"
+    r"|вот\b|это (?:текст|статья)\b|данный текст|в этом тексте|конечно\b"
+    r"|إليك|هذا النص|هذه المقالة|بالتأكيد"
+    r"|aquí (?:está|tienes)\b|este texto\b|voici\b|ce texte\b|hier ist\b|dieser text\b)",
+    re.IGNORECASE,
+)
+
+
+def is_not_a_persona(text: str) -> bool:
+    """True when the text opens like a comment on a persona or a text, not like a persona."""
+    return bool(_NOT_A_PERSONA.match(text.strip().lstrip("\"'«“「")))
 
 
 def hub_filter_reason(persona: str, min_words: int = 4, max_words: int = 80) -> str | None:
-    """Why a persona may not enter the hub: personal data, length, refusal, not a persona."""
+    """Why a persona may not enter the hub: personal data, length, refusal, not a persona.
+
+    Length is in word units (:func:`word_count`), so the bounds mean the same in every script.
+    """
     from personahub_assets.lib.pii import find_pii
 
     kinds = find_pii(persona)
@@ -248,6 +298,31 @@ def hub_filter_reason(persona: str, min_words: int = 4, max_words: int = 80) -> 
         return "length"
     if is_refusal(persona) or echoes_instruction(persona, None):
         return "refusal_or_instruction"
-    if _NOT_A_PERSONA.match(persona.strip()):
+    if is_not_a_persona(persona):
         return "not_a_persona"
+    return None
+
+
+def tool_definition_issue(value: Any) -> str | None:
+    """What a function-calling API would refuse in a tool definition that already matches
+    :data:`FUNCTION_SCHEMA`, or None.
+
+    Names must match :data:`TOOL_NAME_PATTERN` in full (a JSON Schema ``pattern`` lets a
+    trailing newline through), ``required`` may name only declared parameters, and
+    ``parameters`` must itself be a valid JSON Schema.
+    """
+    from jsonschema.exceptions import SchemaError
+
+    if not re.fullmatch(TOOL_NAME_PATTERN[1:-1], value["name"]):
+        return "tool:name"
+    parameters = value["parameters"]
+    declared = parameters["properties"]
+    if any(not re.fullmatch(TOOL_NAME_PATTERN[1:-1], name) for name in declared):
+        return "tool:parameter_name"
+    if set(parameters.get("required", [])) - set(declared):
+        return "tool:required_not_declared"
+    try:
+        Draft202012Validator.check_schema(parameters)
+    except SchemaError:
+        return "tool:invalid_json_schema"
     return None

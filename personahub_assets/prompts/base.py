@@ -30,7 +30,8 @@ class Template:
 
     ``fields`` are the inputs as ``(variable, label)`` pairs; ``examples`` hold every variable
     plus ``output``. Fields named in ``block_fields`` are untrusted multi-line text and are
-    rendered inside document tags; every other value is flattened to one line.
+    rendered inside document tags; every other value is flattened to one line. An empty
+    ``stop`` (the JSON domains) stops where the example format ends: see :meth:`stops`.
     """
 
     name: str
@@ -94,6 +95,21 @@ class Template:
         user += self._block(variables, with_output=False, mode=mode)
         return (("system", system), ("user", user))
 
+    def stops(self) -> tuple[str, ...]:
+        """Stop sequences: ``stop``, or where the few-shot format ends when it is empty.
+
+        A base model that has written its answer goes on with the next example: a blank line,
+        then the label that opens an example (or the output label, when the model skips a line).
+        At most four sequences, the most OpenAI's API accepts.
+        """
+        if self.stop:
+            return self.stop
+        openers = [label for _, label in self.fields[:1]]
+        if self.fields and self.fields[0][0] == self.persona_field and len(self.fields) > 1:
+            openers.append(self.fields[1][1])  # few_shot examples leave the persona out
+        return tuple(dict.fromkeys(["\n\n", *(f"\n{label}:" for label in openers),
+                                    f"\n{self.output_label}:"]))
+
     def request(
         self, variables: Mapping[str, str], seed: int, mode: str = "persona_few_shot"
     ) -> GenerationRequest:
@@ -105,7 +121,7 @@ class Template:
             temperature=self.temperature,
             top_p=self.top_p,
             seed=seed,
-            stop=self.stop,
+            stop=self.stops(),
             json_schema=dict(self.json_schema) if self.json_schema else None,
             response_prefix=self.response_prefix,
         )

@@ -14,9 +14,9 @@ DEFAULT_WORLD = (
 SCHEMA = {
     "type": "object",
     "properties": {
-        "name": {"type": "string", "maxLength": 40},
-        "description": {"type": "string", "minLength": 10, "maxLength": 240},
-        "interaction": {"type": "string", "minLength": 10, "maxLength": 240},
+        "name": {"type": "string", "minLength": 2, "maxLength": 40},
+        "description": {"type": "string", "minLength": 15, "maxLength": 240},
+        "interaction": {"type": "string", "minLength": 15, "maxLength": 240},
     },
     "required": ["name", "description", "interaction"],
     "additionalProperties": False,
@@ -24,7 +24,9 @@ SCHEMA = {
 
 TEMPLATE = Template(
     name="synthesis.npc",
-    version="1",
+    # 2: the grammar enforces the lengths the validator checks (a one-character name passed
+    # the grammar and failed validation).
+    version="2",
     instruction=(
         "Each persona below is turned into a non-player character of the given game world. "
         "The character is written as JSON with a name, a description and how the character "

@@ -26,19 +26,26 @@ class EmbeddingsResource(ConfigurableResource):
     model: str = Field(default="", description="Embedding model name sent to the server.")
     api_key: str = Field(default="", description="Bearer key; set only through an EnvVar.")
     batch_size: int = Field(default=256, description="Texts per request (encoder=openai).")
+    languages: str = Field(default="", description="Languages the encoder was trained on, "
+                           "comma-separated ISO 639-1 codes; personas in others are left to "
+                           "MinHash. Empty: English for the packaged models, all for a model "
+                           "folder or a server you point to.")
 
     def build(self) -> Encoder:
         """A ready encoder for these settings."""
         if self.encoder not in ENCODERS:
             raise ValueError(f"unknown embeddings encoder {self.encoder!r}; "
                              f"choose one of {', '.join(ENCODERS)}")
+        languages = [c.strip() for c in self.languages.split(",") if c.strip()] or None
         if self.encoder == "static":
             return make_encoder("static", model_dir=self.model_dir or None,
-                                use_multiprocessing=False)
+                                use_multiprocessing=False, languages=languages)
         if self.encoder == "minilm":
-            return make_encoder("minilm", model_path=self.model_dir or None)
+            return make_encoder("minilm", model_path=self.model_dir or None,
+                                languages=languages)
         return make_encoder("openai", base_url=self.base_url, model=self.model,
-                            api_key=self.api_key, batch_size=self.batch_size)
+                            api_key=self.api_key, batch_size=self.batch_size,
+                            languages=languages)
 
     def describe(self) -> str:
         """Encoder name for metadata and logs (never the key)."""

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import time
 from collections.abc import Sequence
@@ -12,7 +11,12 @@ from typing import Any
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
-from personahub_assets.lib.generation import GenerationRequest, GenerationResult
+from personahub_assets.lib.generation import (
+    GenerationRequest,
+    GenerationResult,
+    parse_leading_json,
+    summarize,
+)
 from personahub_assets.resources.response_cache import (
     LocalResponseCache,
     PostgresResponseCache,
@@ -55,17 +59,21 @@ class LLMResource(ConfigurableResource):
                                                    "progress line (0 = backend default).")
     # openai backend
     base_url: str = Field(default="", description="OpenAI-compatible base URL, e.g. "
-                                                  "http://127.0.0.1:8000/v1 (openai).")
+                                                  "http://127.0.0.1:8000/v1 (openai); several "
+                                                  "replicas separated by commas.")
     api_key: str = Field(default="", description="API key; set it only through an EnvVar.")
-    max_concurrency: int = Field(default=8, description="Requests in flight at once (openai).")
+    max_concurrency: int = Field(default=8, description="Most requests in flight at once "
+                                 "(openai); 429s lower the limit, successes raise it again.")
     timeout_s: float = Field(default=120.0, description="Per-request timeout (openai).")
     max_retries: int = Field(default=4, description="Retries on 429/5xx/timeouts (openai).")
     backoff_base_s: float = Field(default=0.5, description="First retry delay (openai).")
     requests_per_minute: int = Field(default=0, description="Rate limit, 0 = none (openai).")
     tokens_per_minute: int = Field(default=0, description="Rate limit, 0 = none (openai).")
-    json_mode: str = Field(default="response_format",
-                           description="How a JSON schema is sent (openai): response_format, "
-                                       "llamacpp_grammar, guided_json or none.")
+    json_mode: str = Field(default="auto",
+                           description="How a JSON schema is sent (openai): auto (by the "
+                                       "server's /models owner), response_format, json_schema "
+                                       "(llama.cpp server), llamacpp_grammar, guided_json or "
+                                       "none.")
     # vllm backend
     max_model_len: int = Field(default=4096, description="Context length (vllm).")
     gpu_memory_utilization: float = Field(default=0.85, description="GPU memory share (vllm).")
@@ -129,6 +137,13 @@ class LLMResource(ConfigurableResource):
         return {"llamacpp": 4 * max(self.n_parallel, 2), "openai": max(4 * self.max_concurrency, 8),
                 "vllm": 256}[self.backend]
 
+    def summarize(self, results: Sequence[GenerationResult]) -> dict[str, Any]:
+        """Usage and throughput of a batch for asset metadata, plus what the backend adapted
+        to (for ``openai``: the concurrency limit now and its lowest, 429s, replicas)."""
+        engine = self._engine()
+        extra = engine.metadata() if hasattr(engine, "metadata") else {}
+        return {**summarize(list(results)), **extra}
+
     @property
     def model_name(self) -> str:
         """The model as recorded in provenance."""
@@ -188,14 +203,15 @@ class LLMResource(ConfigurableResource):
         for i, (req, res) in enumerate(zip(requests, results, strict=True)):
             if req.json_schema is None or res.error is not None:
                 continue
-            res.parsed = _parse_json(res.text)
+            _take_leading_json(res)
             if res.parsed is None and not res.is_truncated:
                 retry_idx.append(i)
         if retry_idx:
             retries = engine.generate([replace(requests[i], seed=requests[i].seed + 1)
                                        for i in retry_idx], self.prompt_style)
             for i, retry in zip(retry_idx, retries, strict=True):
-                retry.parsed = _parse_json(retry.text) if retry.error is None else None
+                if retry.error is None:
+                    _take_leading_json(retry)
                 retry.latency_s += results[i].latency_s
                 retry.extra["retried"] = True
                 results[i] = retry
@@ -220,8 +236,19 @@ class LLMResource(ConfigurableResource):
         self._cache().store([(k, self.backend, model, r.to_json()) for k, r in items])
 
 
-def _parse_json(text: str) -> Any:
-    try:
-        return json.loads(text)
-    except (json.JSONDecodeError, TypeError):
-        return None
+def _take_leading_json(result: GenerationResult) -> None:
+    """Keep the JSON value the output starts with; drop and count what follows it.
+
+    A value that parsed is complete even when the tail ran into the token limit, so the
+    result then counts as stopped (the server's reason stays in ``extra``).
+    """
+    value, text, trailing = parse_leading_json(result.text)
+    result.parsed = value
+    if value is None:
+        return
+    result.text = text
+    if trailing:
+        result.extra["trailing_chars"] = trailing
+        if result.finish_reason == "length":
+            result.extra["server_finish_reason"] = result.finish_reason
+            result.finish_reason = "stop"

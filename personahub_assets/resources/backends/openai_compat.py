@@ -1,8 +1,8 @@
-"""The ``openai`` backend: any OpenAI-compatible server (OpenAI, vllm serve, llama.cpp, SGLang).
+"""The ``openai`` backend: OpenAI-compatible servers (OpenAI, vllm serve, llama.cpp, SGLang).
 
-Requests of a batch run concurrently (bounded), with timeouts, retries with exponential backoff
-and jitter on 429, 5xx, timeouts and dropped connections (a ``Retry-After`` header wins), and
-optional requests-per-minute and tokens-per-minute limits.
+Transport is the official ``openai`` client (``AsyncOpenAI``) with its retries off, so every
+429 reaches our one retry policy and the adaptive concurrency limit
+(:mod:`personahub_assets.lib.openai_calls`). Several base URLs make a pool of replicas.
 """
 
 from __future__ import annotations
@@ -10,43 +10,28 @@ from __future__ import annotations
 import asyncio
 import json
 import time
-from collections import deque
 from typing import Any
 
-import httpx
-
 from personahub_assets.lib.generation import GenerationRequest, GenerationResult
-from personahub_assets.lib.retry import RETRY_STATUS, RetryPolicy
+from personahub_assets.lib.openai_calls import (
+    AdaptiveLimit,
+    CallFailed,
+    CallStats,
+    RateLimiter,
+    ReplicaPool,
+    call_with_retry,
+    request_headers,
+)
+from personahub_assets.lib.retry import RetryPolicy
 
-__all__ = ["RETRY_STATUS", "OpenAICompatBackend", "RateLimiter", "RetryPolicy"]
+__all__ = ["JSON_MODES", "OpenAICompatBackend", "RateLimiter", "RetryPolicy"]
 
-JSON_MODES = ("response_format", "llamacpp_grammar", "guided_json", "none")
-
-
-class RateLimiter:
-    """Requests-per-minute and tokens-per-minute limits over a sliding 60 s window."""
-
-    def __init__(self, rpm: int = 0, tpm: int = 0, window_s: float = 60.0):
-        self.rpm, self.tpm, self.window_s = rpm, tpm, window_s
-        self._events: deque[tuple[float, int]] = deque()
-        self._lock = asyncio.Lock()
-
-    async def acquire(self, tokens: int) -> None:
-        """Wait until one more request of ``tokens`` tokens fits in the window."""
-        if not self.rpm and not self.tpm:
-            return
-        async with self._lock:
-            while True:
-                now = time.monotonic()
-                while self._events and now - self._events[0][0] >= self.window_s:
-                    self._events.popleft()
-                used = sum(t for _, t in self._events)
-                fits_rpm = not self.rpm or len(self._events) < self.rpm
-                fits_tpm = not self.tpm or used + tokens <= self.tpm or not self._events
-                if fits_rpm and fits_tpm:
-                    self._events.append((now, tokens))
-                    return
-                await asyncio.sleep(self.window_s - (now - self._events[0][0]) + 0.001)
+#: How a JSON schema reaches the server. ``auto`` asks ``/models`` who serves: llama.cpp's C++
+#: server gets its ``json_schema`` field, llama-cpp-python's server a ``grammar``, anything
+#: else (OpenAI, vLLM, SGLang) ``response_format``.
+JSON_MODES = ("auto", "response_format", "json_schema", "llamacpp_grammar", "guided_json",
+              "none")
+_SERVER_JSON_MODE = {"llamacpp": "json_schema", "me": "llamacpp_grammar"}
 
 
 def estimate_tokens(request: GenerationRequest) -> int:
@@ -55,14 +40,19 @@ def estimate_tokens(request: GenerationRequest) -> int:
     return chars // 4 + request.max_tokens
 
 
+def split_base_urls(base_url: str) -> list[str]:
+    """Base URLs from one setting: several replicas are separated by commas or spaces."""
+    return [u.rstrip("/") for u in base_url.replace(",", " ").split() if u.strip()]
+
+
 class OpenAICompatBackend:
-    """Talks to ``{base_url}/completions`` or ``{base_url}/chat/completions``."""
+    """Sends ``/completions`` or ``/chat/completions`` requests to one server or a pool."""
 
     name = "openai"
 
     def __init__(
         self,
-        base_url: str,
+        base_url: str | list[str],
         model: str,
         api_key: str = "",
         max_concurrency: int = 8,
@@ -70,15 +60,18 @@ class OpenAICompatBackend:
         retry: RetryPolicy | None = None,
         rpm: int = 0,
         tpm: int = 0,
-        json_mode: str = "response_format",
+        json_mode: str = "auto",
     ):
-        if not base_url:
+        urls = split_base_urls(base_url) if isinstance(base_url, str) else list(base_url)
+        if not urls:
             raise ValueError("the openai backend needs base_url (e.g. http://127.0.0.1:8000/v1)")
         if not model:
             raise ValueError("the openai backend needs a model name")
         if json_mode not in JSON_MODES:
             raise ValueError(f"json_mode must be one of {JSON_MODES}")
-        self.base_url = base_url.rstrip("/")
+        if max_concurrency < 1:
+            raise ValueError("max_concurrency must be >= 1")
+        self.base_urls = urls
         self.model_name = model
         self._api_key = api_key
         self.max_concurrency = max_concurrency
@@ -86,7 +79,26 @@ class OpenAICompatBackend:
         self.retry = retry or RetryPolicy()
         self.rpm, self.tpm = rpm, tpm
         self.json_mode = json_mode
-        self.http_attempts = 0  # every HTTP request sent, retries included
+        self.stats = CallStats()
+        #: Requests allowed in flight now (AIMD); it carries over from one batch to the next.
+        self.concurrency_limit = float(max_concurrency)
+        self.lowest_concurrency_limit = float(max_concurrency)
+        self.dropped_replicas: list[str] = []
+        self._server_json_mode: str | None = None
+
+    @property
+    def http_attempts(self) -> int:
+        """Every request sent, retries included."""
+        return self.stats.attempts
+
+    def metadata(self) -> dict[str, Any]:
+        """Figures for asset metadata: the adaptive limit, 429s, replicas (never the key)."""
+        return {"llm_concurrency_limit": round(self.concurrency_limit, 2),
+                "llm_concurrency_lowest": round(self.lowest_concurrency_limit, 2),
+                "llm_rate_limited": self.stats.rate_limited,
+                "llm_http_attempts": self.stats.attempts,
+                "llm_replicas": len(self.base_urls),
+                "llm_replicas_dropped": len(self.dropped_replicas)}
 
     def generate(
         self, requests: list[GenerationRequest], prompt_style: str
@@ -95,88 +107,117 @@ class OpenAICompatBackend:
         return asyncio.run(self._generate_all(requests, prompt_style))
 
     async def _generate_all(self, requests, prompt_style):
+        pool = ReplicaPool.connect([u for u in self.base_urls if u not in self.dropped_replicas]
+                                   or self.base_urls, self._api_key, self.timeout_s)
+        limit = AdaptiveLimit(self.max_concurrency, self.concurrency_limit)
         limiter = RateLimiter(self.rpm, self.tpm)
-        semaphore = asyncio.Semaphore(self.max_concurrency)
-        headers = {"Authorization": f"Bearer {self._api_key}"} if self._api_key else {}
-        async with httpx.AsyncClient(timeout=self.timeout_s, headers=headers) as client:
+        try:
+            if any(r.json_schema is not None for r in requests):
+                await self._detect_json_mode(pool)
             return await asyncio.gather(*[
-                self._one(client, semaphore, limiter, r, prompt_style) for r in requests])
+                self._one(pool, limit, limiter, r, prompt_style) for r in requests])
+        finally:
+            self.concurrency_limit = limit.limit
+            self.lowest_concurrency_limit = min(self.lowest_concurrency_limit, limit.lowest)
+            self.dropped_replicas.extend(u for u in pool.dropped
+                                         if u not in self.dropped_replicas)
+            await pool.close()
 
-    def _payload(self, request: GenerationRequest, prompt_style: str) -> tuple[str, dict]:
-        body: dict[str, Any] = {
+    async def _detect_json_mode(self, pool: ReplicaPool) -> None:
+        if self.json_mode != "auto" or self._server_json_mode is not None:
+            return
+        owner = ""
+        try:
+            models = await pool.pick().client.models.list(
+                extra_headers=request_headers(self._api_key))
+            owner = str(getattr(models.data[0], "owned_by", "") or "") if models.data else ""
+        except Exception:  # noqa: BLE001 - no /models answer: use the standard field
+            owner = ""
+        self._server_json_mode = _SERVER_JSON_MODE.get(owner, "response_format")
+
+    def effective_json_mode(self) -> str:
+        """The JSON mode in use (``auto`` resolved once a JSON request was sent)."""
+        if self.json_mode != "auto":
+            return self.json_mode
+        return self._server_json_mode or "response_format"
+
+    def _params(self, request: GenerationRequest, prompt_style: str) -> dict[str, Any]:
+        params: dict[str, Any] = {
             "model": self.model_name,
             "max_tokens": request.max_tokens,
             "temperature": request.temperature,
             "top_p": request.top_p,
             "seed": request.seed,
+            "extra_headers": request_headers(self._api_key),
         }
         if request.stops_for(prompt_style):
-            body["stop"] = request.stops_for(prompt_style)
+            params["stop"] = request.stops_for(prompt_style)
         if prompt_style == "completion":
-            path = "/completions"
-            body["prompt"] = request.completion_prompt
+            params["prompt"] = request.completion_prompt
         else:
-            path = "/chat/completions"
-            body["messages"] = [{"role": r, "content": c} for r, c in request.chat_messages]
-        schema = request.json_schema
-        if schema is not None:
-            if self.json_mode == "response_format":
-                body["response_format"] = {"type": "json_schema", "json_schema": {
-                    "name": "output", "schema": schema, "strict": True}}
-            elif self.json_mode == "guided_json":
-                body["guided_json"] = schema
-            elif self.json_mode == "llamacpp_grammar":
-                from llama_cpp.llama_grammar import json_schema_to_gbnf
+            params["messages"] = [{"role": r, "content": c} for r, c in request.chat_messages]
+        extra = _structured_output(request.json_schema, self.effective_json_mode())
+        if extra:
+            params["extra_body"] = extra
+        return params
 
-                body["grammar"] = json_schema_to_gbnf(json.dumps(schema))
-        return path, body
-
-    async def _one(self, client, semaphore, limiter, request, prompt_style) -> GenerationResult:
-        path, body = self._payload(request, prompt_style)
+    async def _one(self, pool, limit, limiter, request, prompt_style) -> GenerationResult:
+        params = self._params(request, prompt_style)
         start = time.perf_counter()
-        last_error = "no attempt made"
-        async with semaphore:
-            for attempt in range(self.retry.max_retries + 1):
-                await limiter.acquire(estimate_tokens(request))
-                retry_after = None
-                self.http_attempts += 1
-                try:
-                    resp = await client.post(self.base_url + path, json=body)
-                except (httpx.TimeoutException, httpx.TransportError) as exc:
-                    last_error = f"{type(exc).__name__}: {exc}"
-                else:
-                    if resp.status_code == 200:
-                        try:
-                            return _parse_response(resp.json(), request, prompt_style,
-                                                   time.perf_counter() - start, attempt)
-                        except (ValueError, KeyError, IndexError, TypeError) as exc:
-                            last_error = f"malformed response: {type(exc).__name__}: {exc}"
-                    else:
-                        last_error = f"HTTP {resp.status_code}: {resp.text[:200]}"
-                        if resp.status_code not in RETRY_STATUS:
-                            break
-                        retry_after = resp.headers.get("retry-after")
-                if attempt < self.retry.max_retries:
-                    await asyncio.sleep(self.retry.delay(attempt, retry_after))
-        return GenerationResult(text="", finish_reason="error", error=last_error,
-                                latency_s=time.perf_counter() - start)
+
+        async def send(client):
+            if prompt_style == "completion":
+                return await client.completions.create(**params)
+            return await client.chat.completions.create(**params)
+
+        async def wait_for_rate():
+            await limiter.acquire(estimate_tokens(request))
+
+        try:
+            response, retries = await call_with_retry(pool, send, self.retry, self.stats,
+                                                      limit, wait_for_rate)
+            result = _result(response, request, prompt_style)
+        except CallFailed as exc:
+            return GenerationResult(text="", finish_reason="error", error=str(exc),
+                                    latency_s=time.perf_counter() - start)
+        except (AttributeError, IndexError, TypeError, ValueError) as exc:
+            return GenerationResult(text="", finish_reason="error",
+                                    error=f"malformed response: {type(exc).__name__}: {exc}",
+                                    latency_s=time.perf_counter() - start)
+        result.latency_s = time.perf_counter() - start
+        if retries:
+            result.extra["retries"] = retries
+        return result
 
 
-def _parse_response(data: dict, request: GenerationRequest, prompt_style: str,
-                    latency_s: float, retries: int) -> GenerationResult:
-    choice = data["choices"][0]
+def _structured_output(schema: dict | None, mode: str) -> dict[str, Any]:
+    """Request fields that make the server constrain its output to ``schema``."""
+    if schema is None or mode == "none":
+        return {}
+    if mode == "response_format":
+        return {"response_format": {"type": "json_schema", "json_schema": {
+            "name": "output", "schema": schema, "strict": True}}}
+    if mode == "json_schema":
+        return {"json_schema": schema}
+    if mode == "guided_json":
+        return {"guided_json": schema}
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    return {"grammar": json_schema_to_gbnf(json.dumps(schema))}
+
+
+def _result(response: Any, request: GenerationRequest, prompt_style: str) -> GenerationResult:
+    if not response.choices:
+        raise ValueError("no choices in the response")
+    choice = response.choices[0]
     if prompt_style == "completion":
-        text = request.response_prefix + (choice.get("text") or "")
+        text = request.response_prefix + (choice.text or "")
     else:
-        text = (choice.get("message") or {}).get("content") or ""
-    usage = data.get("usage") or {}
-    result = GenerationResult(
+        text = (choice.message.content if choice.message else None) or ""
+    usage = response.usage
+    return GenerationResult(
         text=text,
-        finish_reason=choice.get("finish_reason") or "stop",
-        prompt_tokens=int(usage.get("prompt_tokens") or 0),
-        completion_tokens=int(usage.get("completion_tokens") or 0),
-        latency_s=latency_s,
+        finish_reason=choice.finish_reason or "stop",
+        prompt_tokens=int(getattr(usage, "prompt_tokens", 0) or 0),
+        completion_tokens=int(getattr(usage, "completion_tokens", 0) or 0),
     )
-    if retries:
-        result.extra["retries"] = retries
-    return result

@@ -1,0 +1,176 @@
+"""Sample quality: a judge's score for every valid sample and a safety screen for every sample."""
+
+import os
+from collections import Counter
+
+from dagster import (
+    AssetCheckResult,
+    AssetCheckSeverity,
+    AssetCheckSpec,
+    AssetDep,
+    AssetExecutionContext,
+    Config,
+    EnvVar,
+    MaterializeResult,
+    MetadataValue,
+    MultiToSingleDimensionPartitionMapping,
+    asset,
+)
+from pydantic import Field
+
+from personahub_assets.automation import batch_condition
+from personahub_assets.lib import markdown, plots
+from personahub_assets.lib.generation import provenance, seed_for, summarize
+from personahub_assets.lib.judging import judge_sample_text, read_verdict
+from personahub_assets.lib.safety import screen
+from personahub_assets.lib.tables import to_arrow
+from personahub_assets.partitions import domain_batch_partitions
+from personahub_assets.prompts import judge
+from personahub_assets.resources.llm import LLMResource
+from personahub_assets.resources.warehouse import WarehouseResource
+from personahub_assets.settings import SETTINGS
+
+JUDGE_KEY_ENV = "PERSONAHUB_JUDGE_API_KEY"
+
+
+def judge_resource(settings=SETTINGS) -> LLMResource:
+    """The judge's own inference resource: each PERSONAHUB_JUDGE_* setting falls back to the
+    generator's, so by default the judge is the generator's model (with the same cache)."""
+    key_env = JUDGE_KEY_ENV if os.environ.get(JUDGE_KEY_ENV) else "PERSONAHUB_LLM_API_KEY"
+    return LLMResource(
+        backend=settings.judge_backend or settings.llm_backend,
+        model=settings.judge_model or ("" if settings.judge_backend else settings.llm_model),
+        prompt_style=settings.judge_prompt_style or settings.prompt_style,
+        cache_path=str(settings.cache_path),
+        base_url=settings.judge_base_url or settings.llm_base_url,
+        # The key only ever travels as an EnvVar, resolved by Dagster at run time.
+        api_key=EnvVar(key_env) if os.environ.get(key_env) else "",
+    )
+
+
+class QualityConfig(Config):
+    """Whether the judge runs, and where the safety classifier draws its line."""
+
+    run_judge: bool = Field(default=True, description="Score valid samples with the judge "
+                                                      "(the judge_llm resource).")
+    safety_threshold: float = Field(default=0.8, description="Classifier score at or above "
+                                                             "which a sample is flagged.")
+    max_judged: int = Field(default=SETTINGS.judge_max_samples,
+                            description="Valid samples scored per partition, the first by "
+                                        "sample ID (0 = all; PERSONAHUB_JUDGE_MAX_SAMPLES). The "
+                                        "rest keep an empty judge_score.")
+    min_scored_share: float = Field(default=0.9, description="Below this share of valid "
+                                                             "samples with a judge score, the "
+                                                             "check warns.")
+
+
+@asset(
+    partitions_def=domain_batch_partitions,
+    deps=["synthetic_data",
+          AssetDep("instruction_responses",
+                   partition_mapping=MultiToSingleDimensionPartitionMapping(
+                       partition_dimension_name="batch"))],
+    automation_condition=batch_condition(),
+    group_name="quality",
+    kinds={"duckdb", "llm"},
+    # The judge's resource travels with the asset, so every graph that holds the asset has it.
+    resource_defs={"judge_llm": judge_resource()},
+    check_specs=[
+        AssetCheckSpec("every_sample_screened", asset="sample_quality", blocking=True,
+                       partitions_def=domain_batch_partitions,
+                       description="Every sample has a safety verdict."),
+        AssetCheckSpec("judge_scored_share", asset="sample_quality",
+                       partitions_def=domain_batch_partitions,
+                       description="Share of valid samples the judge could score."),
+    ],
+)
+def sample_quality(
+    context: AssetExecutionContext, config: QualityConfig,
+    warehouse: WarehouseResource, judge_llm: LLMResource,
+) -> MaterializeResult:
+    """Quality signals that exports filter on. Every valid sample is scored 1-5 by a judge
+    model against its domain's rubric (``judge_score``, ``judge_reason``, structured output);
+    every sample, valid or not, gets ``safety_flag`` and ``safety_reason`` from an offline
+    offensive-language classifier and the judge's unsafe flag. The judge has its own backend
+    settings (resource ``judge_llm``), so it can be a stronger model than the generator."""
+    dims = domain_batch_partitions.get_partition_key_from_str(
+        context.partition_key).keys_by_dimension
+    domain, batch = dims["domain"], dims["batch"]
+    samples = warehouse.rows(
+        "SELECT s.sample_id, s.persona, s.valid, coalesce(s.json_value, s.text) AS text, "
+        "r.response FROM synthetic_samples s LEFT JOIN instruction_responses r "
+        "USING (sample_id) WHERE s.domain = ? AND s.batch = ? ORDER BY s.sample_id",
+        [domain, batch])
+    template = judge.TEMPLATE
+    to_judge = [s for s in samples if s["valid"]] if config.run_judge else []
+    if config.max_judged:
+        to_judge = to_judge[: config.max_judged]
+    requests = [template.request(
+        {"rubric": judge.rubric_for(domain), "persona": s["persona"],
+         "sample": judge_sample_text(s["text"], s["response"])},
+        seed=seed_for(s["sample_id"], "judge")) for s in to_judge]
+    label = f"sample_quality[{domain}|{batch}]"
+    results = judge_llm.generate(requests, log=context.log, label=label) if requests else []
+    judged = {}
+    for s, req, res in zip(to_judge, requests, results, strict=True):
+        verdict = read_verdict(res.parsed, res.error)
+        judged[s["sample_id"]] = (verdict, provenance(
+            judge_llm.backend, judge_llm.model_name, template.name, template.version, req, res))
+    texts = [judge_sample_text(s["text"] or "", s["response"]) for s in samples]
+    flags = [judged[s["sample_id"]][0].unsafe if s["sample_id"] in judged else None
+             for s in samples]
+    safety = screen(texts, threshold=config.safety_threshold, judge_flags=flags)
+    rows = []
+    for s, verdict_safety in zip(samples, safety, strict=True):
+        verdict, prov = judged.get(s["sample_id"], (None, {}))
+        rows.append({"sample_id": s["sample_id"], "domain": domain, "batch": batch,
+                     "safety_flag": verdict_safety.flag, "safety_reason": verdict_safety.reason,
+                     "safety_score": verdict_safety.score,
+                     "judge_score": verdict.score if verdict else None,
+                     "judge_reason": verdict.reason if verdict else None,
+                     "judge_flag": verdict.unsafe if verdict else None,
+                     "judge_error": verdict.error if verdict else None, **prov})
+    warehouse.replace_partitions([("sample_quality", {"domain": domain, "batch": batch},
+                                   to_arrow("sample_quality", rows))])
+    stored = warehouse.scalar(
+        "SELECT count(*) FROM sample_quality WHERE domain = ? AND batch = ? "
+        "AND safety_flag IS NOT NULL", [domain, batch])
+    scores = [r["judge_score"] for r in rows if r["judge_score"] is not None]
+    distribution = Counter(scores)
+    scored_share = len(scores) / len(to_judge) if to_judge else 1.0
+    flagged = Counter(r["safety_reason"] for r in rows if r["safety_flag"])
+    errors = Counter(r["judge_error"] for r in rows if r["judge_error"])
+    context.log.info(f"{label}: {len(scores)}/{len(to_judge)} judged, "
+                     f"{sum(flagged.values())} flagged {dict(flagged)}")
+    return MaterializeResult(
+        metadata={
+            "samples": len(rows),
+            "judged": len(scores),
+            "judge_mean_score": round(sum(scores) / len(scores), 3) if scores else 0.0,
+            "judge_model": judge_llm.model_name if requests else "none",
+            "judge_scores": MetadataValue.md(markdown.table(
+                [{"judge_score": k, "samples": distribution.get(k, 0)} for k in range(1, 6)],
+                ["judge_score", "samples"])),
+            "judge_score_chart": MetadataValue.md(plots.svg_markdown(plots.histogram_svg(
+                scores, bins=5, title="Judge scores"), "judge scores")
+                if scores else "_no scores_"),
+            "judge_errors": MetadataValue.md(markdown.counts(dict(errors))),
+            "safety_flagged": sum(flagged.values()),
+            "safety_reasons": MetadataValue.md(markdown.counts(dict(flagged))),
+            **summarize(results),
+            "preview": MetadataValue.md(markdown.table(
+                [{**r, "text": s["text"]} for r, s in zip(rows, samples, strict=True)][:6],
+                ["text", "judge_score", "judge_reason", "safety_reason"], max_chars=160)),
+        },
+        check_results=[
+            AssetCheckResult(check_name="every_sample_screened", passed=stored == len(samples),
+                             severity=AssetCheckSeverity.ERROR,
+                             metadata={"samples": len(samples), "screened": stored}),
+            AssetCheckResult(check_name="judge_scored_share",
+                             passed=scored_share >= config.min_scored_share,
+                             severity=AssetCheckSeverity.WARN,
+                             metadata={"scored_share": round(scored_share, 4),
+                                       "valid_samples": len(to_judge),
+                                       "min_scored_share": config.min_scored_share}),
+        ],
+    )
