@@ -6,7 +6,8 @@ conditions, evaluated and executed in process) until every batch reaches the exp
 prints a short report. Runs go to the Dagster instance in ``$DAGSTER_HOME`` (``data/dagster``
 via the Makefile), so they, their metadata and their check results are browsable afterwards
 in ``make ui``. The demo's limits are settings that automated runs honour
-(``PERSONAHUB_MAX_PERSONAS``, ``PERSONAHUB_HOPS``), set here unless already set.
+(``PERSONAHUB_MAX_PERSONAS``, ``PERSONAHUB_MAX_DOCUMENTS``, ``PERSONAHUB_HOPS``,
+``PERSONAHUB_JUDGE_MAX_SAMPLES``), set here unless already set.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from __future__ import annotations
 import os
 
 # Before the settings are read: limits that keep the demo within minutes on two cores.
-os.environ.setdefault("PERSONAHUB_MAX_PERSONAS", "4")
+os.environ.setdefault("PERSONAHUB_MAX_PERSONAS", "2")
+os.environ.setdefault("PERSONAHUB_MAX_DOCUMENTS", "12")
 os.environ.setdefault("PERSONAHUB_HOPS", "1")
 # The embedded 270M model is a weak judge and a slow one under its JSON grammar (about 7 s a
 # call on two cores): the demo scores one sample per partition to show the path.
