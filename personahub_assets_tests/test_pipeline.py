@@ -100,7 +100,11 @@ def pipeline(tmp_path_factory):
 
 # Filled only when something is rejected or duplicated (test_curation plants duplicates), or
 # when the tiny run happens to produce a valid math problem (test_verification covers it).
-MAY_BE_EMPTY = {"rejected_personas", "persona_dedup_log", "math_solutions", "math_answers"}
+MAY_BE_EMPTY = {"rejected_personas", "persona_dedup_log", "math_solutions", "math_answers",
+                # only after a retraction; IVF centroids only once the hub passes 100k
+                "retracted_files", "hub_index",
+                # the quality assets are not part of this graph run (test_quality_assets)
+                "persona_attributes", "instruction_responses", "sample_quality"}
 
 
 def test_every_table_is_filled(pipeline):
