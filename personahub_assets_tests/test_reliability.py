@@ -50,8 +50,10 @@ CHILD = textwrap.dedent("""
 COMMIT = "warehouse_before_commit"
 EXPORT = "export_before_rename"
 # The registration tables hold the folder the corpus was registered from, which differs
-# between two folders; every table a stage writes is compared across them.
-LEDGER = {"batches", "batch_files"}
+# between two folders, and the hub ledger holds when each batch was curated; every other
+# table a stage writes is compared across them (the ledger's counts are the hub_accounted
+# check's business).
+LEDGER = {"batches", "batch_files", "hub_ledger"}
 
 
 def _stages(batches: list[str]) -> list[tuple[str, str, str]]:

@@ -22,7 +22,7 @@ from dagster import (
 from pydantic import Field
 
 from personahub_assets.assets.common import table_metadata
-from personahub_assets.automation import batch_condition
+from personahub_assets.automation import batch_condition, materialized_partitions
 from personahub_assets.lib import hub, markdown, plots
 from personahub_assets.lib.minhash import band_recall
 from personahub_assets.lib.pii_audit import audit_pii
@@ -80,7 +80,7 @@ def persona_readiness(instance, current: str):
     An asset of which the instance knows no partition at all (personas written to the
     warehouse outside Dagster) does not hold batches back.
     """
-    done = {name: instance.get_materialized_partitions(AssetKey(name))
+    done = {name: materialized_partitions(instance, AssetKey(name))
             for name in PERSONA_ASSETS}
 
     def ready(batch: str) -> bool:
