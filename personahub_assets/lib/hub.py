@@ -48,6 +48,7 @@ from personahub_assets.lib.embeddings import (
     encoder_coverage,
     normalize,
 )
+from personahub_assets.lib.faults import fault_point
 from personahub_assets.lib.minhash import (
     MinHasher,
     SimilarPairs,
@@ -59,6 +60,7 @@ from personahub_assets.lib.minhash import (
 )
 from personahub_assets.lib.pii import redact
 from personahub_assets.lib.tables import TABLES
+from personahub_assets.lib.transactions import rollback_if_open
 from personahub_assets.lib.validation import hub_filter_reason
 
 Session = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
@@ -575,9 +577,10 @@ def curate_batch(session: Session, batch: str, seq: int, settings: HubSettings,
                 conn.register(name, rows)
                 conn.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM {name}')
                 conn.unregister(name)
+            fault_point("warehouse_before_commit")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback_if_open(conn)
             raise
     outcome.seconds["write"] = time.perf_counter() - clock
     return outcome
@@ -643,7 +646,7 @@ def clear_hub_state(session: Session, from_seq: int = 0) -> list[str]:
             conn.execute("DROP TABLE cleared")
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback_if_open(conn)
             raise
     return batches
 
@@ -740,7 +743,7 @@ def retract_batch(session: Session, batch: str, settings: HubSettings | None,
                                               [batch]).fetchone()[0]
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback_if_open(conn)
             raise
     replayed = clear_hub_state(session, from_seq=seq)
     curate_pending(session, settings, encoder, ready=ready)
@@ -759,7 +762,7 @@ def retract_batch(session: Session, batch: str, settings: HubSettings | None,
                                    f"({orphan})").fetchone()[0]
             conn.execute("COMMIT")
         except BaseException:
-            conn.execute("ROLLBACK")
+            rollback_if_open(conn)
             raise
     files: list[str] = []
     if exports_dir is not None and Path(exports_dir).is_dir():

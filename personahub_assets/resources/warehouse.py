@@ -22,6 +22,7 @@ from personahub_assets.lib.batching import BatchSpec
 from personahub_assets.lib.faults import fault_point
 from personahub_assets.lib.retry import RetryPolicy
 from personahub_assets.lib.tables import TABLES, ddl
+from personahub_assets.lib.transactions import rollback_if_open
 from personahub_assets.resources.duckdb_session import (
     LEDGER_LOCK_KEY,
     LakeTarget,
@@ -205,7 +206,7 @@ class WarehouseResource(ConfigurableResource):
                 fault_point("warehouse_before_commit")
                 conn.execute("COMMIT")
             except BaseException:
-                _rollback_if_open(conn)
+                rollback_if_open(conn)
                 raise
 
     def compact(self, retain_snapshots_s: float = 86400.0) -> dict[str, int]:
@@ -306,7 +307,7 @@ class WarehouseResource(ConfigurableResource):
                     registered.append(RegisteredBatch(spec.key, seq, spec.kind, True))
                 conn.execute("COMMIT")
             except BaseException:
-                _rollback_if_open(conn)
+                rollback_if_open(conn)
                 raise
         return registered
 
@@ -324,18 +325,6 @@ class WarehouseResource(ConfigurableResource):
         """Row count of every warehouse table."""
         with self.session() as conn:
             return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in TABLES}
-
-
-def _rollback_if_open(conn: duckdb.DuckDBPyConnection) -> None:
-    """Roll back the open transaction, if any, without hiding the error being handled.
-
-    A failed COMMIT (a full disk, a DuckLake conflict) ends the transaction itself; a ROLLBACK
-    then fails with "no transaction is active", which must never replace the real cause.
-    """
-    try:
-        conn.execute("ROLLBACK")
-    except duckdb.Error as exc:
-        logger.debug("no rollback needed: %s", exc)
 
 
 def _create_tables(conn: duckdb.DuckDBPyConnection, where: str) -> None:

@@ -1,0 +1,21 @@
+"""Ending a DuckDB transaction after an error without hiding that error."""
+
+from __future__ import annotations
+
+import logging
+
+import duckdb
+
+logger = logging.getLogger(__name__)
+
+
+def rollback_if_open(conn: duckdb.DuckDBPyConnection) -> None:
+    """Roll back the open transaction, if any, without hiding the error being handled.
+
+    A failed COMMIT (a full disk, a DuckLake conflict) ends the transaction itself; a ROLLBACK
+    then fails with "no transaction is active", which must never replace the real cause.
+    """
+    try:
+        conn.execute("ROLLBACK")
+    except duckdb.Error as exc:
+        logger.debug("no rollback needed: %s", exc)
