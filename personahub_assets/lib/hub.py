@@ -60,7 +60,7 @@ from personahub_assets.lib.minhash import (
 )
 from personahub_assets.lib.pii import redact
 from personahub_assets.lib.tables import TABLES
-from personahub_assets.lib.transactions import rollback_if_open
+from personahub_assets.lib.transactions import insert_arrow, rollback_if_open
 from personahub_assets.lib.validation import hub_filter_reason
 
 Session = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
@@ -573,10 +573,7 @@ def curate_batch(session: Session, batch: str, seq: int, settings: HubSettings,
                              "WHERE hub_vectors.persona_id = r.persona_id")
                 conn.unregister("relisted")
             for i, (table, rows) in enumerate(writes):
-                name = f"hub_rows_{i}"
-                conn.register(name, rows)
-                conn.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM {name}')
-                conn.unregister(name)
+                insert_arrow(conn, table, rows, f"hub_rows_{i}")
             fault_point("warehouse_before_commit")
             conn.execute("COMMIT")
         except BaseException:

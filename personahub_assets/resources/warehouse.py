@@ -22,7 +22,7 @@ from personahub_assets.lib.batching import BatchSpec
 from personahub_assets.lib.faults import fault_point
 from personahub_assets.lib.retry import RetryPolicy
 from personahub_assets.lib.tables import TABLES, ddl
-from personahub_assets.lib.transactions import rollback_if_open
+from personahub_assets.lib.transactions import insert_arrow, rollback_if_open
 from personahub_assets.resources.duckdb_session import (
     LEDGER_LOCK_KEY,
     LakeTarget,
@@ -199,10 +199,7 @@ class WarehouseResource(ConfigurableResource):
                         for name in rows.inputs:
                             conn.unregister(name)
                         continue
-                    name = f"incoming_{i}"
-                    conn.register(name, rows)
-                    conn.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM {name}')
-                    conn.unregister(name)
+                    insert_arrow(conn, table, rows, f"incoming_{i}")
                 fault_point("warehouse_before_commit")
                 conn.execute("COMMIT")
             except BaseException:
