@@ -63,3 +63,29 @@ def test_structured_output_follows_the_schema(tmp_path):
 def test_unknown_backend_is_a_clear_error(tmp_path):
     with pytest.raises(ValueError, match="unknown backend"):
         LLMResource(backend="nope", cache_path=str(tmp_path / "c.duckdb")).generate(_requests(1))
+
+
+def test_batched_structured_outputs_all_follow_their_schemas(tmp_path):
+    """Several constrained requests at once go through continuous batching, where the grammar
+    is checked after sampling (and the vocabulary masked only for a rejected token): every
+    output must still be JSON valid against its request's schema."""
+    import json
+
+    import jsonschema
+
+    from personahub_assets.prompts import persona_attributes
+
+    llm = LLMResource(cache_path=str(tmp_path / "cache.duckdb"), n_parallel=4)
+    personas = ["A lighthouse keeper who collects storm stories.",
+                "A tram driver in Lisbon who restores old clocks.",
+                "A beekeeper who teaches statistics at night school."]
+    requests = [SYNTHESIS_TEMPLATES["npc"].request(
+        {"persona": p, "world": "a windy archipelago of fishing villages"}, seed=i)
+        for i, p in enumerate(personas)]
+    requests += [persona_attributes.TEMPLATE.request({"persona": p}, seed=10 + i)
+                 for i, p in enumerate(personas)]
+    results = llm.generate(requests)
+    assert [r.error for r in results] == [None] * len(requests)
+    for request, result in zip(requests, results, strict=True):
+        assert result.finish_reason == "stop", result.text
+        jsonschema.validate(json.loads(result.text), request.json_schema)
