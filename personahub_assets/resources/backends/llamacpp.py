@@ -155,6 +155,10 @@ class LlamaCppBackend:
         self, requests: list[GenerationRequest], prompt_style: str
     ) -> list[GenerationResult]:
         """Run a chunk of requests; results come back in request order."""
-        if self.n_parallel > 1 and prompt_style == "completion" and len(requests) > 1:
+        # A lone constrained request goes the batched way too: its grammar check is far
+        # cheaper than the high-level API's grammar pass over the whole vocabulary.
+        constrained = any(r.json_schema is not None for r in requests)
+        if self.n_parallel > 1 and prompt_style == "completion" and (len(requests) > 1
+                                                                     or constrained):
             return self._batched().generate(requests)
         return [self.generate_one(r, prompt_style) for r in requests]
