@@ -16,7 +16,7 @@ from dagster import (
 from pydantic import Field
 
 from personahub_assets.automation import batch_condition
-from personahub_assets.lib import markdown, plots
+from personahub_assets.lib import plots, previews
 from personahub_assets.lib.attributes import (
     DOMAINS,
     dominant_share,
@@ -124,21 +124,21 @@ def persona_attributes(
     return MaterializeResult(
         metadata={
             "personas": len(rows),
-            "attribute_source": MetadataValue.md(markdown.counts(
-                dict(Counter(r["attribute_source"] for r in rows)))),
+            "attribute_source": previews.counts(
+                dict(Counter(r["attribute_source"] for r in rows))),
             "filled": MetadataValue.json(filled),
-            "domains": MetadataValue.md(markdown.counts(dict(domains))),
+            "domains": previews.counts(dict(domains)),
             "domain_chart": MetadataValue.md(plots.svg_markdown(plots.funnel_svg(
                 domains.most_common(), title="Personas per domain"), "personas per domain")
                 if rows else "_no personas_"),
-            "expertise": MetadataValue.md(markdown.counts(
-                dict(Counter(r["expertise"] for r in rows)))),
-            "languages": MetadataValue.md(markdown.counts(
-                dict(Counter(r["language"] for r in rows)))),
+            "expertise": previews.counts(
+                dict(Counter(r["expertise"] for r in rows))),
+            "languages": previews.counts(
+                dict(Counter(r["language"] for r in rows))),
             **summarize(results),
-            "preview": MetadataValue.md(markdown.table(
+            "preview": previews.table(
                 [{**r, "persona": p["persona"]} for r, p in zip(rows, personas, strict=True)][:8],
-                ["persona", "occupation", "domain", "expertise", "language"], max_chars=100)),
+                ["persona", "occupation", "domain", "expertise", "language"], max_chars=100),
         },
         check_results=[
             AssetCheckResult(check_name="every_persona_attributed",

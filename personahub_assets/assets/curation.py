@@ -23,7 +23,7 @@ from pydantic import Field
 
 from personahub_assets.assets.common import table_metadata
 from personahub_assets.automation import batch_condition, materialized_partitions
-from personahub_assets.lib import hub, markdown, plots
+from personahub_assets.lib import hub, plots, previews
 from personahub_assets.lib.minhash import band_recall
 from personahub_assets.lib.pii_audit import audit_pii
 from personahub_assets.partitions import batch_partitions
@@ -202,10 +202,9 @@ def persona_hub(
                 funnel, title=f"Persona dedup funnel, batch {batch}"), "dedup funnel")),
             "lsh_recall_at_threshold": round(
                 band_recall(settings.minhash_threshold, settings.bands, settings.rows), 6),
-            "preview": MetadataValue.md(markdown.table(preview, ["persona_id", "method",
-                                                                 "depth", "persona"])),
-            "dedup_log_preview": MetadataValue.md(markdown.table(
-                dropped, ["stage", "similarity", "persona", "duplicate_of"])),
+            "preview": previews.table(preview, ["persona_id", "method", "depth", "persona"]),
+            "dedup_log_preview": previews.table(
+                dropped, ["stage", "similarity", "persona", "duplicate_of"]),
         },
         check_results=[
             AssetCheckResult(check_name="hub_accounted", passed=not unaccounted,

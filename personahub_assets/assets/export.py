@@ -19,7 +19,7 @@ from dagster import (
 from pydantic import Field
 
 from personahub_assets.automation import batch_condition
-from personahub_assets.lib import markdown
+from personahub_assets.lib import previews
 from personahub_assets.lib.cards import gather_facts, read_exported, render_card, write_card
 from personahub_assets.lib.export import (
     count_jsonl,
@@ -112,10 +112,10 @@ def dataset_export(
             "verified_rows": sum(p["verified"] for p in exported),
             "domains": len(exported),
             **extra,
-            "per_domain": MetadataValue.md(markdown.table(
-                exported, ["domain", "rows", "in_file", "verified"])),
-            "preview": MetadataValue.md(markdown.table(
-                preview, ["input persona", "synthesized text"], max_chars=200)),
+            "per_domain": previews.table(
+                exported, ["domain", "rows", "in_file", "verified"]),
+            "preview": previews.table(
+                preview, ["input persona", "synthesized text"], max_chars=200),
         },
         check_results=[AssetCheckResult(
             check_name="export_matches_warehouse", passed=all(checks),

@@ -11,14 +11,13 @@ from dagster import (
     AssetExecutionContext,
     Config,
     MaterializeResult,
-    MetadataValue,
     asset,
 )
 from pydantic import Field
 
 from personahub_assets.assets.common import batch_of, table_metadata
 from personahub_assets.automation import batch_condition
-from personahub_assets.lib import markdown
+from personahub_assets.lib import previews
 from personahub_assets.lib.batching import PERSONAS
 from personahub_assets.lib.ids import persona_id
 from personahub_assets.lib.language import persona_language
@@ -119,12 +118,12 @@ def imported_personas(
             "records_read": read,
             "personas_kept": len(kept),
             "personas_rejected": len(rejected),
-            "rejection_reasons": MetadataValue.md(markdown.counts(dict(reasons))),
-            "languages": MetadataValue.md(markdown.language_table(
+            "rejection_reasons": previews.counts(dict(reasons)),
+            "languages": previews.language_table(
                 [p["language"] for p in kept]
                 + [persona_language(str(r.get("raw_output") or "")) for r in rejected],
-                [True] * len(kept) + [False] * len(rejected))),
-            "preview": MetadataValue.md(markdown.table(kept[:8], ["persona", "model"])),
+                [True] * len(kept) + [False] * len(rejected)),
+            "preview": previews.table(kept[:8], ["persona", "model"]),
         },
         check_results=[AssetCheckResult(
             check_name="imports_accounted",

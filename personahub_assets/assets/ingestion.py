@@ -11,14 +11,13 @@ from dagster import (
     AssetExecutionContext,
     Config,
     MaterializeResult,
-    MetadataValue,
     asset,
 )
 from pydantic import Field
 
 from personahub_assets.assets.common import batch_of, table_metadata
 from personahub_assets.automation import batch_condition
-from personahub_assets.lib import markdown
+from personahub_assets.lib import previews
 from personahub_assets.lib.batching import DOCUMENTS
 from personahub_assets.lib.cleaning import MAX_RAW_CHARS, CleaningConfig, clean_batch
 from personahub_assets.lib.sources import (
@@ -133,10 +132,10 @@ def web_documents(
             "documents_rejected": len(rejected),
             "duplicates_of_earlier_batches": len(earlier),
             "reject_rate": round(len(rejected) / read, 4) if read else 0.0,
-            "rejection_reasons": MetadataValue.md(markdown.counts(dict(reasons))),
-            "languages": MetadataValue.md(markdown.counts(dict(languages))),
+            "rejection_reasons": previews.counts(dict(reasons)),
+            "languages": previews.counts(dict(languages)),
             "english_share": round(languages["en"] / len(kept), 4) if kept else 0.0,
-            "preview": MetadataValue.md(markdown.table(kept[:5], ["doc_id", "url", "text"])),
+            "preview": previews.table(kept[:5], ["doc_id", "url", "text"]),
         },
         check_results=[AssetCheckResult(
             check_name="documents_accounted",

@@ -19,7 +19,7 @@ from dagster import (
 from pydantic import Field
 
 from personahub_assets.automation import batch_condition
-from personahub_assets.lib import markdown, plots
+from personahub_assets.lib import plots, previews
 from personahub_assets.lib.generation import provenance, seed_for, summarize
 from personahub_assets.lib.judging import judge_sample_text, read_verdict
 from personahub_assets.lib.safety import screen
@@ -148,19 +148,19 @@ def sample_quality(
             "judged": len(scores),
             "judge_mean_score": round(sum(scores) / len(scores), 3) if scores else 0.0,
             "judge_model": judge_llm.model_name if requests else "none",
-            "judge_scores": MetadataValue.md(markdown.table(
+            "judge_scores": previews.table(
                 [{"judge_score": k, "samples": distribution.get(k, 0)} for k in range(1, 6)],
-                ["judge_score", "samples"])),
+                ["judge_score", "samples"]),
             "judge_score_chart": MetadataValue.md(plots.svg_markdown(plots.histogram_svg(
                 scores, bins=5, title="Judge scores"), "judge scores")
                 if scores else "_no scores_"),
-            "judge_errors": MetadataValue.md(markdown.counts(dict(errors))),
+            "judge_errors": previews.counts(dict(errors)),
             "safety_flagged": sum(flagged.values()),
-            "safety_reasons": MetadataValue.md(markdown.counts(dict(flagged))),
+            "safety_reasons": previews.counts(dict(flagged)),
             **summarize(results),
-            "preview": MetadataValue.md(markdown.table(
+            "preview": previews.table(
                 [{**r, "text": s["text"]} for r, s in zip(rows, samples, strict=True)][:6],
-                ["text", "judge_score", "judge_reason", "safety_reason"], max_chars=160)),
+                ["text", "judge_score", "judge_reason", "safety_reason"], max_chars=160),
         },
         check_results=[
             AssetCheckResult(check_name="every_sample_screened", passed=stored == len(samples),

@@ -10,7 +10,6 @@ from dagster import (
     AssetExecutionContext,
     Config,
     MaterializeResult,
-    MetadataValue,
     asset,
 )
 from pydantic import Field
@@ -18,7 +17,7 @@ from pydantic import Field
 from personahub_assets.assets.common import table_metadata
 from personahub_assets.automation import batch_condition
 from personahub_assets.cluster import GPU_POOL, MODEL_STEP_TAGS
-from personahub_assets.lib import markdown
+from personahub_assets.lib import previews
 from personahub_assets.lib.generation import provenance, seed_for, summarize
 from personahub_assets.lib.ids import persona_id
 from personahub_assets.lib.language import persona_language
@@ -118,12 +117,11 @@ def _persona_metadata(kept, rejected, results) -> dict[str, Any]:
         "personas_rejected": len(rejected),
         "invalid_rate": round(len(rejected) / total, 4) if total else 0.0,
         "mean_persona_words": round(sum(lengths) / len(lengths), 2) if lengths else 0.0,
-        "languages": MetadataValue.md(markdown.language_table(
+        "languages": previews.language_table(
             [p["language"] for p in kept] + [persona_language(str(r.get("raw_output") or ""))
                                             for r in rejected],
-            [True] * len(kept) + [False] * len(rejected))),
-        "rejection_reasons": MetadataValue.md(
-            markdown.counts(Counter(r["reason"] for r in rejected))),
+            [True] * len(kept) + [False] * len(rejected)),
+        "rejection_reasons": previews.counts(Counter(r["reason"] for r in rejected)),
         **summarize(results),
     }
 
@@ -187,8 +185,8 @@ def text_personas(
             "documents": len(docs),
             "documents_truncated": truncated,
             **_persona_metadata(kept, rejected, results),
-            "preview": MetadataValue.md(markdown.table(preview, ["persona", "role", "url",
-                                                                 "source text"])),
+            "preview": previews.table(preview, ["persona", "role", "url",
+                                                                 "source text"]),
         },
         check_results=[
             _accounting_check("text_personas_accounted", "text_personas", warehouse, "text",
@@ -266,7 +264,7 @@ def relation_personas(
             **table_metadata("personas", len(all_kept)),
             "hops": config.hops,
             **_persona_metadata(all_kept, all_rejected, all_results),
-            "preview": MetadataValue.md(markdown.table(preview, ["relation", "depth", "persona"])),
+            "preview": previews.table(preview, ["relation", "depth", "persona"]),
         },
         check_results=[
             _accounting_check("relation_personas_accounted", "relation_personas", warehouse,

@@ -11,14 +11,13 @@ from dagster import (
     AssetExecutionContext,
     Config,
     MaterializeResult,
-    MetadataValue,
     MultiToSingleDimensionPartitionMapping,
     asset,
 )
 from pydantic import Field
 
 from personahub_assets.automation import batch_condition
-from personahub_assets.lib import markdown
+from personahub_assets.lib import previews
 from personahub_assets.lib.constraints import draw_constraints, instruction_text, verify
 from personahub_assets.lib.generation import provenance, seed_for, summarize
 from personahub_assets.lib.tables import to_arrow
@@ -110,13 +109,13 @@ def instruction_responses(
             "responses": sum(r["response"] is not None for r in rows),
             "constraints_passed": passed,
             "verified_share": round(share, 4),
-            "constraints_per_instruction": MetadataValue.md(markdown.counts(
-                dict(Counter(f"{r['n_constraints']} constraints" for r in rows)))),
-            "per_kind": MetadataValue.md(markdown.table(
-                per_kind, ["kind", "obeyed", "broken", "obeyed_rate"])),
+            "constraints_per_instruction": previews.counts(
+                dict(Counter(f"{r['n_constraints']} constraints" for r in rows))),
+            "per_kind": previews.table(
+                per_kind, ["kind", "obeyed", "broken", "obeyed_rate"]),
             **summarize(results),
-            "preview": MetadataValue.md(markdown.table(
-                rows[:5], ["instruction", "response", "constraints_passed"], max_chars=200)),
+            "preview": previews.table(
+                rows[:5], ["instruction", "response", "constraints_passed"], max_chars=200),
         },
         check_results=[
             AssetCheckResult(check_name="every_instruction_answered",

@@ -22,7 +22,7 @@ from personahub_assets.assets.common import table_metadata
 from personahub_assets.assets.selection import PersonaSelection, select_for_synthesis
 from personahub_assets.automation import batch_condition
 from personahub_assets.cluster import GPU_POOL, MODEL_STEP_TAGS
-from personahub_assets.lib import markdown, plots
+from personahub_assets.lib import plots, previews
 from personahub_assets.lib.diversity import diversity_metadata, embedding_metadata
 from personahub_assets.lib.generation import provenance, seed_for
 from personahub_assets.lib.ids import sample_id
@@ -158,16 +158,16 @@ def synthetic_data(
             "samples": n,
             "valid_samples": valid_total,
             "valid_rate": round(valid_rate, 4),
-            "invalid_reasons": MetadataValue.md(markdown.counts(dict(reasons))),
+            "invalid_reasons": previews.counts(dict(reasons)),
             **diversity,
             **llm.summarize(results),
-            "per_partition": MetadataValue.md(markdown.table(
-                per_partition, ["partition", "samples", "valid", "valid_rate"])),
+            "per_partition": previews.table(
+                per_partition, ["partition", "samples", "valid", "valid_rate"]),
             "validity_chart": MetadataValue.md(plots.svg_markdown(plots.stacked_bars_svg(
                 [(p["partition"], p["valid"], p["samples"] - p["valid"]) for p in per_partition],
                 title="Valid samples per partition"), "validity per partition")),
-            "preview": MetadataValue.md(markdown.table(rows[:6], ["persona", "text", "valid",
-                                                                  "reason"], max_chars=200)),
+            "preview": previews.table(rows[:6], ["persona", "text", "valid",
+                                                                  "reason"], max_chars=200),
         },
         check_results=[
             AssetCheckResult(check_name="samples_provenance", passed=provenance_ok,

@@ -10,7 +10,6 @@ from dagster import (
     AssetExecutionContext,
     Config,
     MaterializeResult,
-    MetadataValue,
     MultiToSingleDimensionPartitionMapping,
     asset,
 )
@@ -19,7 +18,7 @@ from pydantic import Field
 from personahub_assets.assets.common import table_metadata
 from personahub_assets.automation import batch_condition
 from personahub_assets.cluster import GPU_POOL, MODEL_STEP_TAGS
-from personahub_assets.lib import markdown
+from personahub_assets.lib import previews
 from personahub_assets.lib.generation import provenance, seed_for
 from personahub_assets.lib.math_answers import extract_answer, majority, normalize_answer
 from personahub_assets.lib.tables import to_arrow
@@ -104,11 +103,11 @@ def math_verification(
             "problems": len(problems),
             "verified": verified,
             "verified_rate": round(verified / len(problems), 4) if problems else 0.0,
-            "agreement": MetadataValue.md(markdown.counts(
-                {f"{v} of {config.solvers} agree": n for v, n in agreement.items()})),
+            "agreement": previews.counts(
+                {f"{v} of {config.solvers} agree": n for v, n in agreement.items()}),
             **llm.summarize(results),
-            "preview": MetadataValue.md(markdown.table(preview, ["problem", "answer", "votes"],
-                                                       max_chars=160)),
+            "preview": previews.table(preview, ["problem", "answer", "votes"],
+                                                       max_chars=160),
         },
         check_results=[AssetCheckResult(
             check_name="every_problem_solved_k_times",

@@ -196,7 +196,7 @@ def drop_rates_by_language(languages: Sequence[str], kept: Sequence[bool]
                            ) -> dict[str, dict[str, float]]:
     """Per language: personas in, kept, and the share dropped, most frequent language first.
 
-    For asset metadata (``markdown.table`` takes the rows of ``.items()``).
+    For asset metadata (``previews.table`` takes the rows of ``.items()``).
     """
     counts: dict[str, list[int]] = {}
     for language, survived in zip(languages, kept, strict=True):
