@@ -165,12 +165,14 @@ def _export_one(domain: str, batch: str, config: ExportConfig, warehouse: Wareho
 def _write_card(domain: str, directory: Path, config: ExportConfig,
                 warehouse: WarehouseResource) -> Path:
     """Refresh the domain folder's README.md from the warehouse and the files in the folder."""
-    screened = warehouse.rows(
-        "SELECT q.safety_flag, q.safety_reason, q.judge_score FROM synthetic_samples s "
-        "LEFT JOIN sample_quality q USING (sample_id) WHERE s.domain = ? AND s.valid",
-        [domain])
-    _, dropped = split_for_export(screened, config.min_judge_score)
-    rows = read_exported(directory)
-    return write_card(directory, render_card(gather_facts(
-        warehouse.rows, domain, rows, dropped, config.license, config.min_judge_score,
-        columns=list(rows[0]) if rows else [])))
+    exported = read_exported(directory)
+    with warehouse.reader() as rows:  # the card's queries share one session
+        screened = rows(
+            "SELECT q.safety_flag, q.safety_reason, q.judge_score FROM synthetic_samples s "
+            "LEFT JOIN sample_quality q USING (sample_id) WHERE s.domain = ? AND s.valid",
+            [domain])
+        _, dropped = split_for_export(screened, config.min_judge_score)
+        facts = gather_facts(rows, domain, exported, dropped, config.license,
+                             config.min_judge_score,
+                             columns=list(exported[0]) if exported else [])
+    return write_card(directory, render_card(facts))
