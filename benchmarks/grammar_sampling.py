@@ -38,7 +38,8 @@ PERSONAS = ["A night-shift nurse in a children's hospital in Leeds.",
 
 
 def build_requests(n: int):
-    templates = [SYNTHESIS_TEMPLATES["npc"], SYNTHESIS_TEMPLATES["tool"], persona_attributes.TEMPLATE]
+    templates = [SYNTHESIS_TEMPLATES["npc"], SYNTHESIS_TEMPLATES["tool"],
+                 persona_attributes.TEMPLATE]
     out = []
     for i in range(n):
         template = templates[i % len(templates)]
