@@ -15,12 +15,13 @@ from __future__ import annotations
 import os
 
 # Before the settings are read: limits that keep the demo within minutes on two cores.
-os.environ.setdefault("PERSONAHUB_MAX_PERSONAS", "2")
+# One persona per synthesis partition: 3 batches x 6 domains is 18 samples, every one judged.
+os.environ.setdefault("PERSONAHUB_MAX_PERSONAS", "1")
 os.environ.setdefault("PERSONAHUB_MAX_DOCUMENTS", "12")
 os.environ.setdefault("PERSONAHUB_HOPS", "1")
-# The embedded 270M model is a weak judge and a slow one under its JSON grammar (about 7 s a
-# call on two cores): the demo scores one sample per partition to show the path.
-os.environ.setdefault("PERSONAHUB_JUDGE_MAX_SAMPLES", "1")
+# The judge scores every valid sample (0 = all): its JSON grammar is checked per drawn token,
+# so a call costs about 2 s on two cores.
+os.environ.setdefault("PERSONAHUB_JUDGE_MAX_SAMPLES", "0")
 # Persona attributes by keyword rules: a model call per hub persona under a JSON grammar costs
 # about as much as the rest of the demo on the embedded model (see README).
 os.environ.setdefault("PERSONAHUB_ATTRIBUTES_METHOD", "rules")

@@ -315,6 +315,10 @@ def test_asset_curates_in_sequence_order_and_retraction_reaches_dagster(tmp_path
         assert all(e.passed for e in result.get_asset_check_evaluations())
         meta = result.asset_materializations_for_node("persona_hub")[0].metadata
         assert meta["curated_by_this_run"].value == keys
+        # the per-language table of the run's batch accounts for its personas
+        languages = [r.data for r in meta["languages"].records]
+        assert sum(r["in"] for r in languages) == meta["personas_in"].value
+        assert sum(r["kept"] for r in languages) == meta["kept"].value
         assert [r["batch"] for r in wh.rows("SELECT batch FROM hub_ledger ORDER BY seq")] \
             == keys
         # an earlier batch's run finds it curated and only reports
@@ -331,3 +335,28 @@ def test_asset_curates_in_sequence_order_and_retraction_reaches_dagster(tmp_path
         result = materialize(ASSETS, selection=["persona_hub"], partition_key=keys[2],
                              resources=resources, instance=instance, run_config=config)
         assert result.success and all(e.passed for e in result.get_asset_check_evaluations())
+
+
+def test_language_funnel_accounts_for_every_persona_per_language(tmp_path):
+    """persona_hub's per-language table: for each language of a batch, in = dropped at each
+    stage + kept, the totals match the ledger, and a planted copy in one language is that
+    language's drop, not another's."""
+    rows = make_corpus(200, 11)
+    russian = "Инженер-геолог из Томска, который изучает вечную мерзлоту и пишет о ней книги"
+    rows += [{**rows[0], "persona_id": persona_id(t), "persona": t, "doc_id": f"ru{k}"}
+             for k, t in enumerate([russian, russian.upper()])]  # an exact copy
+    for r in rows:
+        r["language"] = "ru" if r["persona"].lower() == russian.lower() else "en"
+    wh = make_warehouse(tmp_path / "w.duckdb", rows, [100])
+    curate_all(wh)
+    for ledger in wh.rows("SELECT * FROM hub_ledger ORDER BY seq"):
+        funnel = hub.language_funnel(wh.session, ledger["batch"])
+        for row in funnel:
+            assert row["in"] == (row["filtered"] + row["exact"] + row["minhash"]
+                                 + row["embedding"] + row["kept"]), row
+        assert sum(r["in"] for r in funnel) == ledger["personas_in"]
+        assert sum(r["kept"] for r in funnel) == ledger["kept"]
+        assert sum(r["exact"] for r in funnel) == ledger["exact"]
+    last = {r["language"]: r for r in hub.language_funnel(wh.session, "p-0001")}
+    assert last["ru"]["in"] == 2 and last["ru"]["exact"] == 1 and last["ru"]["kept"] == 1
+    assert last["ru"]["drop_rate"] == 0.5

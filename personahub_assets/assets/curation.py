@@ -205,6 +205,10 @@ def persona_hub(
             "preview": previews.table(preview, ["persona_id", "method", "depth", "persona"]),
             "dedup_log_preview": previews.table(
                 dropped, ["stage", "similarity", "persona", "duplicate_of"]),
+            "languages": previews.table(
+                hub.language_funnel(warehouse.session, batch),
+                ["language", "in", "filtered", "exact", "minhash", "embedding", "kept",
+                 "drop_rate"]),
         },
         check_results=[
             AssetCheckResult(check_name="hub_accounted", passed=not unaccounted,

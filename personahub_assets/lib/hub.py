@@ -618,6 +618,41 @@ def curate_pending(session: Session, settings: HubSettings, encoder: Encoder | N
     return outcomes, None
 
 
+def language_funnel(session: Session, batch: str) -> list[dict]:
+    """Per language of one curated batch: personas in, dropped at each hub stage (filters,
+    exact, MinHash, embedding), kept, and the share dropped; most frequent language first.
+
+    Dropped personas take their language from the batch's ``personas`` rows (one text, one
+    persona ID, one language), so every persona in is counted once: in = dropped + kept.
+    """
+    with session() as conn:
+        rows = _fetch(conn, """
+            WITH lang AS (
+                SELECT persona_id, any_value(coalesce(language, '')) AS language
+                FROM personas WHERE batch = $1 GROUP BY persona_id),
+            dropped AS (
+                SELECT l.language,
+                       count(*) FILTER (WHERE d.stage LIKE 'filter:%') AS filtered,
+                       count(*) FILTER (WHERE d.stage = 'exact') AS exact,
+                       count(*) FILTER (WHERE d.stage = 'minhash') AS minhash,
+                       count(*) FILTER (WHERE d.stage = 'embedding') AS embedding
+                FROM persona_dedup_log d JOIN lang l USING (persona_id)
+                WHERE d.batch = $1 GROUP BY l.language),
+            arrived AS (
+                SELECT coalesce(language, '') AS language, count(*) AS "in"
+                FROM personas WHERE batch = $1 GROUP BY 1)
+            SELECT a.language, a."in", coalesce(d.filtered, 0) AS filtered,
+                   coalesce(d.exact, 0) AS exact, coalesce(d.minhash, 0) AS minhash,
+                   coalesce(d.embedding, 0) AS embedding
+            FROM arrived a LEFT JOIN dropped d USING (language)
+            ORDER BY a."in" DESC, a.language""", [batch])
+    for row in rows:
+        dropped = row["filtered"] + row["exact"] + row["minhash"] + row["embedding"]
+        row["kept"] = row["in"] - dropped
+        row["drop_rate"] = round(dropped / row["in"], 4) if row["in"] else 0.0
+    return rows
+
+
 def clear_hub_state(session: Session, from_seq: int = 0) -> list[str]:
     """Delete the hub state of every curated batch with ``seq >= from_seq`` (one
     transaction); returns those batches. ``from_seq`` 0 clears the whole hub."""
