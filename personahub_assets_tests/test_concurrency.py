@@ -80,10 +80,6 @@ def _register(tmp: Path) -> tuple[list[str], str]:
 
 
 @pytest.mark.model
-@pytest.mark.xfail(strict=False, reason=(
-    "known open failure since the incremental hub landed: `dagster asset materialize "
-    "imported_personas,persona_hub` on a persona-set batch exits non-zero in this set-up; "
-    "not diagnosed yet (see the closing note of the third session)"))
 def test_concurrent_multiprocess_runs_and_a_backfill_lose_nothing(tmp_path):
     (tmp_path / "home").mkdir()
     (tmp_path / "data").mkdir()

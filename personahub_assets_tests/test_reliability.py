@@ -96,10 +96,6 @@ def _valid(tmp: Path, batch: str, domain: str) -> int:
 
 
 @pytest.mark.model
-@pytest.mark.xfail(strict=False, reason=(
-    "known open failure since the incremental hub landed: a SIGKILL planted before the "
-    "hub's per-batch COMMIT is not reached for one batch (the child exits 0); not diagnosed "
-    "yet (see the closing note of the third session)"))
 def test_sigkill_inside_every_partition_write_loses_nothing(tmp_path):
     """For each stage and batch: kill the run between its DELETE and its COMMIT, check the
     partition kept its old rows, re-run, and end exactly where an uninterrupted run ends."""
