@@ -222,20 +222,44 @@ def _clean_texts(raws: list[str], html: list[bool], config: CleaningConfig
     return final, n_chars, reasons, languages
 
 
+_POOLS: dict[int, object] = {}
+
+
+def _pool(workers: int):
+    """A process pool of ``workers``, started once per process and reused by every batch:
+    each spawned worker imports polars and loads the language model once, not per batch."""
+    if workers not in _POOLS:
+        import atexit
+        import multiprocessing
+        from concurrent.futures import ProcessPoolExecutor
+
+        # spawn, not fork: polars and fastText hold threads that a fork would copy half-alive
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        atexit.register(pool.shutdown, wait=False, cancel_futures=True)
+        _POOLS[workers] = pool
+    return _POOLS[workers]
+
+
 def _clean_in_parallel(raws: list[str], html: list[bool], config: CleaningConfig,
                        workers: int):
     """``_clean_texts`` over the batch, in ``workers`` processes when the batch is large."""
     if workers <= 1 or len(raws) < _MIN_PARALLEL:
         return _clean_texts(raws, html, config)
-    import multiprocessing
-    from concurrent.futures import ProcessPoolExecutor
+    from concurrent.futures.process import BrokenProcessPool
 
-    size = -(-len(raws) // workers)
+    # Several slices a worker, so one slow slice (long pages, many languages) does not
+    # leave the other worker idle at the end.
+    size = max(1024, -(-len(raws) // (4 * workers)))
     bounds = [(k, min(k + size, len(raws))) for k in range(0, len(raws), size)]
-    # spawn, not fork: polars and fastText hold threads that a fork would copy half-alive
-    with ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn")) as pool:
-        parts = list(pool.map(_clean_texts, [raws[a:b] for a, b in bounds],
-                              [html[a:b] for a, b in bounds], [config] * len(bounds)))
+    try:
+        parts = list(_pool(workers).map(_clean_texts, [raws[a:b] for a, b in bounds],
+                                        [html[a:b] for a, b in bounds],
+                                        [config] * len(bounds)))
+    except BrokenProcessPool:  # a worker died (killed, out of memory): start afresh once
+        _POOLS.pop(workers, None)
+        parts = list(_pool(workers).map(_clean_texts, [raws[a:b] for a, b in bounds],
+                                        [html[a:b] for a, b in bounds],
+                                        [config] * len(bounds)))
     return tuple([x for part in parts for x in part[k]] for k in range(4))
 
 
