@@ -89,3 +89,23 @@ def test_batched_structured_outputs_all_follow_their_schemas(tmp_path):
     for request, result in zip(requests, results, strict=True):
         assert result.finish_reason == "stop", result.text
         jsonschema.validate(json.loads(result.text), request.json_schema)
+
+
+@pytest.mark.parametrize("n_parallel", [1, 4])
+def test_stop_sequences_never_cut_a_constrained_output(tmp_path, n_parallel):
+    """A blank line inside a JSON object once cut a judge verdict short (its template stops
+    at a blank line, and the grammar allows whitespace). Under a grammar the output ends with
+    the JSON value, so no stop sequence applies: here one that every object contains."""
+    import json
+
+    import jsonschema
+
+    llm = LLMResource(cache_path=str(tmp_path / "cache.duckdb"), n_parallel=n_parallel)
+    template = SYNTHESIS_TEMPLATES["npc"]
+    requests = [dataclasses.replace(template.request(
+        {"persona": p, "world": "a windy archipelago of fishing villages"}, seed=5), stop=('"',))
+        for p in ("A lighthouse keeper who collects storm stories.",
+                  "A ferry mechanic who paints seabirds.")]
+    for request, result in zip(requests, llm.generate(requests), strict=True):
+        assert result.error is None
+        jsonschema.validate(json.loads(result.text), request.json_schema)

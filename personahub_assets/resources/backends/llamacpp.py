@@ -121,7 +121,9 @@ class LlamaCppBackend:
             "temperature": request.temperature,
             "top_p": request.top_p,
             "seed": request.seed,
-            "stop": request.stops_for(prompt_style) or None,
+            # Under a grammar the output ends with the JSON value: no stop sequence applies.
+            "stop": (None if request.json_schema is not None
+                     else request.stops_for(prompt_style) or None),
             "top_k": TOP_K,
             "min_p": MIN_P,
         }

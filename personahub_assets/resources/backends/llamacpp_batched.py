@@ -304,7 +304,10 @@ class BatchedLlamaCpp:
                 else:
                     slot.generated.append(token)
                 text = self.llm.detokenize(slot.generated).decode("utf-8", errors="ignore")
-                for stop in slot.request.stop:
+                # A grammar ends the output where the JSON value ends; a stop sequence such
+                # as a blank line could only cut the value short, so it does not apply.
+                for stop in (() if slot.request.json_schema is not None
+                             else slot.request.stop):
                     cut = text.find(stop)
                     if stop and cut >= 0:
                         text, done = text[:cut], True
