@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dagster import DagsterInstance
+from dagster import DagsterEventType, DagsterInstance
 
 _PARTITION_TAG = "dagster/partition"
 
@@ -40,33 +40,35 @@ def _detail(metadata: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
-def latest_check_results(instance: DagsterInstance, check_keys=None,
-                         history: int = 1000) -> list[CheckRow]:
-    """Newest evaluation per (asset, check, partition) of every check of the code location."""
+def latest_check_results(instance: DagsterInstance, check_keys=None) -> list[CheckRow]:
+    """Newest evaluation per (asset, check, partition) of every check of the code location.
+
+    Reads the instance's public API: its runs, newest first, and each run's check-evaluation
+    events.
+    """
     if check_keys is None:
         from personahub_assets.definitions import defs
 
         check_keys = defs.resolve_asset_graph().asset_check_keys
-    run_partitions: dict[str, str] = {}
+    wanted = set(check_keys)
     latest: dict[tuple[str, str, str], CheckRow] = {}
-    for check_key in check_keys:
-        for record in instance.event_log_storage.get_asset_check_execution_history(
-                check_key, limit=history):
-            if record.event is None:  # planned but never evaluated (e.g. a skipped step)
+    for run in instance.get_run_records():  # newest first
+        events = instance.get_records_for_run(
+            run.dagster_run.run_id, of_type=DagsterEventType.ASSET_CHECK_EVALUATION,
+            ascending=False).records
+        for record in events:
+            entry = record.event_log_entry
+            evaluation = entry.dagster_event.event_specific_data
+            check_key = evaluation.asset_check_key
+            if check_key not in wanted:
                 continue
-            evaluation = record.event.dagster_event.event_specific_data
-            partition = record.partition or evaluation.partition
-            if partition is None:
-                if record.run_id not in run_partitions:
-                    run = instance.get_run_by_id(record.run_id)
-                    run_partitions[record.run_id] = (run.tags.get(_PARTITION_TAG, "-") if run
-                                                     else "-")
-                partition = run_partitions[record.run_id]
+            partition = (evaluation.partition or entry.dagster_event.partition
+                         or run.dagster_run.tags.get(_PARTITION_TAG, "-"))
             key = (check_key.asset_key.to_user_string(), check_key.name, partition)
-            if key not in latest:  # history comes newest first
+            if key not in latest:
                 latest[key] = CheckRow(*key, passed=evaluation.passed,
                                        severity=evaluation.severity.value,
-                                       timestamp=record.event.timestamp,
+                                       timestamp=entry.timestamp,
                                        detail=_detail(dict(evaluation.metadata or {})))
     return sorted(latest.values(), key=lambda r: (r.asset, r.check, r.partition))
 
