@@ -7,7 +7,7 @@ which draws from the unconstrained chain and runs the grammar over the vocabular
 the drawn token breaks it. Both must give schema-valid JSON; the figure is the ratio of
 requests per second, median over runs.
 
-    python benchmarks/grammar_sampling.py [--n 24] [--runs 3]
+    python -m benchmarks.grammar_sampling [--n 24] [--runs 3]
 
 Writes benchmarks/results/grammar_sampling.json.
 """
@@ -25,16 +25,13 @@ from pathlib import Path
 
 import jsonschema
 
+from benchmarks.llm_throughput import PERSONAS
 from personahub_assets.prompts import SYNTHESIS_TEMPLATES, persona_attributes
 from personahub_assets.prompts.npc import DEFAULT_WORLD
 from personahub_assets.resources.backends.llamacpp import load_model, packaged_model_path
 from personahub_assets.resources.backends.llamacpp_batched import BatchedLlamaCpp
 
 ROOT = Path(__file__).resolve().parents[1]
-PERSONAS = ["A night-shift nurse in a children's hospital in Leeds.",
-            "A civil engineer who inspects railway bridges in the Alps.",
-            "A high-school chemistry teacher who coaches the robotics club.",
-            "A sommelier who runs blind tastings at a wine bar in Lisbon."]
 
 
 def build_requests(n: int):
@@ -106,7 +103,7 @@ def main() -> None:
         "schema_valid_grammar_check": statistics.median(
             r["grammar_check"]["schema_valid"] for r in runs),
         "figures": "speedup = grammar-first seconds / grammar-check seconds, median over runs",
-        "command": "python benchmarks/grammar_sampling.py"
+        "command": "python -m benchmarks.grammar_sampling"
                    + (f" --n {args.n}" if args.n != 24 else "")
                    + (f" --runs {args.runs}" if args.runs != 3 else ""),
     }
