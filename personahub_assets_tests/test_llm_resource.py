@@ -109,3 +109,47 @@ def test_stop_sequences_never_cut_a_constrained_output(tmp_path, n_parallel):
     for request, result in zip(requests, llm.generate(requests), strict=True):
         assert result.error is None
         jsonschema.validate(json.loads(result.text), request.json_schema)
+
+
+def _grammar_accepts(text: str, schema) -> bool:
+    """Whether llama.cpp's grammar for ``schema`` lets the embedded model's tokens of ``text``
+    through, one token at a time, as the batched sampler checks them."""
+    import ctypes
+    import math
+    import os
+
+    import llama_cpp
+
+    from personahub_assets.resources.backends.llamacpp import (
+        json_gbnf,
+        load_model,
+        packaged_model_path,
+    )
+
+    llm = load_model(packaged_model_path(), 2048, os.cpu_count() or 1)
+    vocab = llama_cpp.llama_model_get_vocab(llm._model.model)
+    grammar = llama_cpp.llama_sampler_init_grammar(vocab, json_gbnf(schema).encode(), b"root")
+    one = (llama_cpp.llama_token_data * 1)()
+    arr = llama_cpp.llama_token_data_array(data=one, size=1, selected=-1, sorted=False)
+    try:
+        for token in llm.tokenize(text.encode(), add_bos=False, special=False):
+            one[0].id, one[0].logit, one[0].p = token, 1.0, 0.0
+            arr.size = 1
+            llama_cpp.llama_sampler_apply(grammar, ctypes.byref(arr))
+            if math.isinf(one[0].logit):
+                return False
+            llama_cpp.llama_sampler_accept(grammar, token)
+        return True
+    finally:
+        llama_cpp.llama_sampler_free(grammar)
+
+
+def test_the_json_grammar_keeps_raw_control_characters_out_of_strings():
+    """A judge verdict once came back with a raw newline inside its reason (the converter's
+    string rule allowed it), which is not JSON. The grammar now holds strings to JSON."""
+    from personahub_assets.prompts import judge
+
+    good = '{"score": 2, "reason": "On topic, but cut off.\\nSecond line.", "unsafe": false}'
+    bad = '{"score": 2, "reason": "On topic, but cut off.\nRubric: more", "unsafe": false}'
+    assert _grammar_accepts(good, judge.SCHEMA)
+    assert not _grammar_accepts(bad, judge.SCHEMA)

@@ -61,14 +61,29 @@ def load_model(model_path: str, n_ctx: int, n_threads: int):
         return _MODELS[key]
 
 
+#: The string character rule of llama-cpp-python's JSON-schema converter lets a raw control
+#: character (a newline) into a string, which is not JSON: the judge's verdicts broke on it.
+_LOOSE_CHAR = 'char ::= [^"\\\\] |'
+_JSON_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
+
+
+def json_gbnf(schema: dict[str, Any]) -> str:
+    """The llama.cpp grammar (GBNF) of a JSON schema, with strings limited to what JSON allows.
+
+    Key order matters: the grammar emits properties in the schema's order, which should match
+    the order of the few-shot examples.
+    """
+    from llama_cpp.llama_grammar import json_schema_to_gbnf
+
+    return json_schema_to_gbnf(json.dumps(schema)).replace(_LOOSE_CHAR, _JSON_CHAR)
+
+
 def _grammar(schema: dict[str, Any]):
     from llama_cpp import LlamaGrammar
 
-    # Key order matters: the grammar emits properties in the schema's order, which should
-    # match the order of the few-shot examples.
     key = json.dumps(schema)
     if key not in _GRAMMARS:
-        _GRAMMARS[key] = LlamaGrammar.from_json_schema(key, verbose=False)
+        _GRAMMARS[key] = LlamaGrammar.from_string(json_gbnf(schema), verbose=False)
     return _GRAMMARS[key]
 
 

@@ -18,7 +18,6 @@ the baseline of ``benchmarks/grammar_sampling.py``.
 from __future__ import annotations
 
 import ctypes
-import json
 import math
 import time
 from collections import deque
@@ -29,7 +28,7 @@ import llama_cpp
 import numpy as np
 
 from personahub_assets.lib.generation import GenerationRequest, GenerationResult
-from personahub_assets.resources.backends.llamacpp import MIN_P, TOP_K
+from personahub_assets.resources.backends.llamacpp import MIN_P, TOP_K, json_gbnf
 
 _MIN_SHARED_PREFIX = 16
 
@@ -104,9 +103,7 @@ class BatchedLlamaCpp:
             pass
 
     def _grammar(self, request: GenerationRequest):
-        from llama_cpp.llama_grammar import json_schema_to_gbnf
-
-        gbnf = json_schema_to_gbnf(json.dumps(request.json_schema))
+        gbnf = json_gbnf(request.json_schema)
         grammar = llama_cpp.llama_sampler_init_grammar(self.vocab, gbnf.encode(), b"root")
         if not grammar:
             raise ValueError("llama.cpp could not build a grammar from the request's schema")
