@@ -1,6 +1,6 @@
 """Previews for asset metadata as Dagster tables (``MetadataValue.table`` with a schema).
 
-The UI draws them as sortable tables with typed columns, and they stay structured in the
+The UI draws them as tables with typed columns, and they stay structured in the
 event log for anything that reads metadata back.
 """
 
