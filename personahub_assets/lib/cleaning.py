@@ -13,6 +13,7 @@ extraction, ftfy on the texts that can need it, language identification).
 
 from __future__ import annotations
 
+import os
 import re
 import unicodedata
 from collections.abc import Iterable
@@ -225,6 +226,13 @@ def _clean_texts(raws: list[str], html: list[bool], config: CleaningConfig
 _POOLS: dict[int, object] = {}
 
 
+def _one_thread_worker() -> None:
+    """Each worker is one of the cores: polars' own thread pool (one thread per core, made
+    when polars is first imported, which happens after this) would only contend with the
+    other workers."""
+    os.environ["POLARS_MAX_THREADS"] = "1"
+
+
 def _pool(workers: int):
     """A process pool of ``workers``, started once per process and reused by every batch:
     each spawned worker imports polars and loads the language model once, not per batch."""
@@ -234,7 +242,8 @@ def _pool(workers: int):
         from concurrent.futures import ProcessPoolExecutor
 
         # spawn, not fork: polars and fastText hold threads that a fork would copy half-alive
-        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"))
+        pool = ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("spawn"),
+                                   initializer=_one_thread_worker)
         atexit.register(pool.shutdown, wait=False, cancel_futures=True)
         _POOLS[workers] = pool
     return _POOLS[workers]
