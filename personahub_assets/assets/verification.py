@@ -106,8 +106,7 @@ def math_verification(
             "agreement": previews.counts(
                 {f"{v} of {config.solvers} agree": n for v, n in agreement.items()}),
             **llm.summarize(results),
-            "preview": previews.table(preview, ["problem", "answer", "votes"],
-                                                       max_chars=160),
+            "preview": previews.table(preview, ["problem", "answer", "votes"], max_chars=160),
         },
         check_results=[AssetCheckResult(
             check_name="every_problem_solved_k_times",

@@ -260,15 +260,13 @@ def _clean_in_parallel(raws: list[str], html: list[bool], config: CleaningConfig
     # leave the other worker idle at the end.
     size = max(1024, -(-len(raws) // (4 * workers)))
     bounds = [(k, min(k + size, len(raws))) for k in range(0, len(raws), size)]
+    slices = ([raws[a:b] for a, b in bounds], [html[a:b] for a, b in bounds],
+              [config] * len(bounds))
     try:
-        parts = list(_pool(workers).map(_clean_texts, [raws[a:b] for a, b in bounds],
-                                        [html[a:b] for a, b in bounds],
-                                        [config] * len(bounds)))
+        parts = list(_pool(workers).map(_clean_texts, *slices))
     except BrokenProcessPool:  # a worker died (killed, out of memory): start afresh once
         _POOLS.pop(workers, None)
-        parts = list(_pool(workers).map(_clean_texts, [raws[a:b] for a, b in bounds],
-                                        [html[a:b] for a, b in bounds],
-                                        [config] * len(bounds)))
+        parts = list(_pool(workers).map(_clean_texts, *slices))
     return tuple([x for part in parts for x in part[k]] for k in range(4))
 
 

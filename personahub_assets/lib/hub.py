@@ -60,7 +60,7 @@ from personahub_assets.lib.minhash import (
 )
 from personahub_assets.lib.pii import redact
 from personahub_assets.lib.tables import TABLES
-from personahub_assets.lib.transactions import insert_arrow, rollback_if_open
+from personahub_assets.lib.transactions import fetch_dicts, insert_arrow, rollback_if_open
 from personahub_assets.lib.validation import hub_filter_reason
 
 Session = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
@@ -310,14 +310,8 @@ def assign_lists(vectors: np.ndarray, centroids: np.ndarray) -> np.ndarray:
 # the warehouse side
 
 
-def _fetch(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence = ()) -> list[dict]:
-    cur = conn.execute(sql, list(params))
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
-
-
 def _one(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence = ()) -> dict:
-    return _fetch(conn, sql, params)[0]
+    return fetch_dicts(conn, sql, params)[0]
 
 
 def _vectors_of(column: pa.ChunkedArray | pa.Array, dim: int | None = None) -> np.ndarray:
@@ -345,7 +339,7 @@ def ledger_settings(session: Session) -> HubSettings | None:
 def pending_batches(session: Session, upto_seq: int | None = None) -> list[tuple[str, int]]:
     """Registered batches not yet curated, in sequence order (up to ``upto_seq``)."""
     with session() as conn:
-        rows = _fetch(conn, "SELECT b.batch, b.seq FROM batches b WHERE NOT EXISTS (SELECT 1 "
+        rows = fetch_dicts(conn, "SELECT b.batch, b.seq FROM batches b WHERE NOT EXISTS (SELECT 1 "
                       "FROM hub_ledger l WHERE l.batch = b.batch) AND b.seq <= ? ORDER BY "
                       "b.seq", [upto_seq if upto_seq is not None else 2**62])
     return [(r["batch"], r["seq"]) for r in rows]
@@ -626,7 +620,7 @@ def language_funnel(session: Session, batch: str) -> list[dict]:
     persona ID, one language), so every persona in is counted once: in = dropped + kept.
     """
     with session() as conn:
-        rows = _fetch(conn, """
+        rows = fetch_dicts(conn, """
             WITH lang AS (
                 SELECT persona_id, any_value(coalesce(language, '')) AS language
                 FROM personas WHERE batch = $1 GROUP BY persona_id),
@@ -820,7 +814,7 @@ def ledger_accounting(session: Session, batches: Iterable[str] | None = None) ->
     """Batches whose accounting does not add up: personas in the batch (counted in the
     personas table) = hub rows + dedup log rows, and both equal the ledger's figures."""
     with session() as conn:
-        rows = _fetch(conn, """
+        rows = fetch_dicts(conn, """
             SELECT l.batch, l.personas_in, l.kept, l.dropped,
                    (SELECT count(*) FROM personas p WHERE p.batch = l.batch) AS personas,
                    (SELECT count(*) FROM persona_hub h WHERE h.batch = l.batch) AS hub,

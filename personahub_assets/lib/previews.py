@@ -35,9 +35,11 @@ def table(rows: Sequence[Mapping[str, Any]], columns: Sequence[str], max_chars: 
     """The given columns of ``rows`` as a typed metadata table; long text is cut with an
     ellipsis, anything that is not a number or a boolean is shown as text."""
     types = {c: _type(rows, c) for c in columns}
-    records = [TableRecord({c: (_cell(r.get(c), max_chars) if types[c] != "string" or
-                                r.get(c) is None else _cell(str(r.get(c)), max_chars))
-                            for c in columns}) for r in rows]
+
+    def cell(value: Any, kind: str):
+        return _cell(str(value) if kind == "string" and value is not None else value, max_chars)
+
+    records = [TableRecord({c: cell(r.get(c), types[c]) for c in columns}) for r in rows]
     schema = TableSchema(columns=[TableColumn(c, types[c]) for c in columns])
     return MetadataValue.table(records=records, schema=schema)
 

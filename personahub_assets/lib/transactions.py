@@ -1,8 +1,11 @@
-"""Ending a DuckDB transaction after an error without hiding that error."""
+"""Small DuckDB helpers shared by the warehouse and the hub: rows as dicts, a bulk Arrow
+insert, and ending a transaction after an error without hiding that error."""
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
+from typing import Any
 
 import duckdb
 import pyarrow as pa
@@ -28,3 +31,11 @@ def insert_arrow(conn: duckdb.DuckDBPyConnection, table: str, rows: pa.Table, na
     conn.register(name, rows)
     conn.execute(f'INSERT INTO "{table}" BY NAME SELECT * FROM {name}')
     conn.unregister(name)
+
+
+def fetch_dicts(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()
+                ) -> list[dict[str, Any]]:
+    """The rows of a query written in code (never from content), as dicts by column name."""
+    cur = conn.execute(sql, list(params))
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]

@@ -22,7 +22,7 @@ from personahub_assets.lib.batching import BatchSpec
 from personahub_assets.lib.faults import fault_point
 from personahub_assets.lib.retry import RetryPolicy
 from personahub_assets.lib.tables import TABLES, ddl
-from personahub_assets.lib.transactions import insert_arrow, rollback_if_open
+from personahub_assets.lib.transactions import fetch_dicts, insert_arrow, rollback_if_open
 from personahub_assets.resources.duckdb_session import (
     LEDGER_LOCK_KEY,
     LakeTarget,
@@ -258,14 +258,14 @@ class WarehouseResource(ConfigurableResource):
     def rows(self, sql: str, params: Sequence[Any] = ()) -> list[dict[str, Any]]:
         """Run a read query written in code (never from content) and return its rows."""
         with self.session() as conn:
-            return _dict_rows(conn, sql, params)
+            return fetch_dicts(conn, sql, params)
 
     @contextmanager
     def reader(self) -> Iterator[Callable[..., list[dict[str, Any]]]]:
         """Several read queries in one session (a session costs a file lock and a
         connection): ``with warehouse.reader() as rows: rows(sql, params)``."""
         with self.session() as conn:
-            yield lambda sql, params=(): _dict_rows(conn, sql, params)
+            yield lambda sql, params=(): fetch_dicts(conn, sql, params)
 
     def arrow(self, sql: str, params: Sequence[Any] = ()) -> pa.Table:
         """Run a read query written in code and return its result as one Arrow table."""
@@ -327,13 +327,6 @@ class WarehouseResource(ConfigurableResource):
         """Row count of every warehouse table."""
         with self.session() as conn:
             return {t: conn.execute(f'SELECT count(*) FROM "{t}"').fetchone()[0] for t in TABLES}
-
-
-def _dict_rows(conn: duckdb.DuckDBPyConnection, sql: str, params: Sequence[Any] = ()
-               ) -> list[dict[str, Any]]:
-    cur = conn.execute(sql, list(params))
-    names = [d[0] for d in cur.description]
-    return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
 
 def _create_tables(conn: duckdb.DuckDBPyConnection, where: str) -> None:
