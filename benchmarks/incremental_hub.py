@@ -11,7 +11,9 @@ incremental path decided (checksums of every hub state table).
     python benchmarks/incremental_hub.py            # 1M personas as 100 batches of 10k
     python benchmarks/incremental_hub.py --quick    # 100k as 10 batches
 
-Merges its keys into benchmarks/results/incremental.json (other keys are kept).
+Merges its keys into benchmarks/results/incremental.json (other keys are kept);
+``--quick`` writes benchmarks/results/incremental_quick.json instead, so a quick run never
+replaces the 1M figures.
 """
 
 import argparse
@@ -61,7 +63,8 @@ def main() -> None:
                         "with --quick, else the asset's 100,000)")
     parser.add_argument("--nlist", type=int, default=None)
     parser.add_argument("--nprobe", type=int, default=16)
-    parser.add_argument("--out", default=str(ROOT / "benchmarks/results/incremental.json"))
+    parser.add_argument("--out", default=None, help="default: benchmarks/results/"
+                        "incremental.json, or incremental_quick.json with --quick")
     args = parser.parse_args()
     n = args.n or (100_000 if args.quick else 1_000_000)
 
@@ -118,7 +121,8 @@ def main() -> None:
                         "load_average_at_end": [round(x, 2) for x in os.getloadavg()]},
         "hub_total_seconds": round(time.perf_counter() - started, 1),
     }
-    out = Path(args.out)
+    out = Path(args.out or ROOT / "benchmarks/results" /
+               ("incremental_quick.json" if args.quick else "incremental.json"))
     merged = json.loads(out.read_text()) if out.exists() else {}
     merged.update(result)
     out.write_text(json.dumps(merged, indent=2) + "\n")
