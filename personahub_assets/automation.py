@@ -29,6 +29,7 @@ from dagster import (
 )
 from pydantic import Field
 
+from personahub_assets.cluster import ensure_pools
 from personahub_assets.lib.batching import (
     DOCUMENTS,
     KINDS,
@@ -225,6 +226,7 @@ def incoming_files_sensor(context: SensorEvaluationContext, warehouse: Warehouse
     if not add:
         return SkipReason("no new files" if not registered else "files already registered")
     context.log.info(f"registered {len(new)} new batches; adding {len(add)} partitions")
+    ensure_pools(context.instance)  # before the first runs of them claim pool slots at once
     return SensorResult(dynamic_partitions_requests=[batch_partitions.build_add_request(add)])
 
 
@@ -247,6 +249,7 @@ def register_source_op(context: OpExecutionContext, config: RegisterConfig,
                                  config.max_records or None, config.records or None)
     add = partitions_to_add(context.instance, [b.key for b in registered])
     if add:
+        ensure_pools(context.instance)
         context.instance.add_dynamic_partitions(BATCHES, add)
     context.log.info(f"{config.source}: {sum(b.is_new for b in registered)} new batches "
                      f"of {len(registered)}: {[b.key for b in registered]}")

@@ -24,6 +24,11 @@ EXECUTORS = ("multiprocess", "celery", "k8s")
 
 #: Dagster concurrency pool of the steps that call a model (``concurrency.pools`` limits it).
 GPU_POOL = "gpu"
+#: The pool of persona curation: runs of persona_hub are serialized by its one slot.
+HUB_POOL = "persona_hub"
+#: Every pool a step of the code location claims a slot in, and the limit it gets where it has
+#: none yet (None: the instance's ``concurrency.pools.default_limit``).
+POOL_LIMITS: dict[str, int | None] = {GPU_POOL: None, HUB_POOL: 1}
 #: Celery queue of those steps; every other step goes to Dagster's default queue.
 GPU_QUEUE = "gpu"
 CELERY_QUEUE_TAG = "dagster-celery/queue"
@@ -68,3 +73,31 @@ def executor_from_env(env: Mapping[str, str] | None = None):
     from dagster_k8s import k8s_job_executor
 
     return k8s_job_executor
+
+
+def ensure_pools(instance, limits: Mapping[str, int | None] = POOL_LIMITS) -> dict[str, int]:
+    """Write a limit for each pool that has none yet, before runs start: ``limits`` gives it,
+    or the instance's default where that is None. Returns the limits written.
+
+    Dagster writes a pool's default limit lazily, when a step first claims a slot in it. Two
+    runs that claim at once on a fresh Postgres instance race on that insert, and the loser's
+    run fails with a unique-key violation on ``concurrency_limits``. Writing the limits from
+    one process before any run starts removes the race. A limit already there (an operator's
+    ``dagster instance concurrency set gpu N``) is left as it is. An instance without pool
+    limits (no ``concurrency.pools.default_limit``, the local default) is not touched.
+    """
+    storage = instance.event_log_storage
+    default = instance.global_op_concurrency_default_limit
+    if default is None or not storage.supports_global_concurrency_limits:
+        return {}
+    known = {limit.name for limit in storage.get_pool_limits()}
+    written = {}
+    for pool, limit in limits.items():
+        if pool in known:
+            continue
+        if limit is None:
+            storage.initialize_concurrency_limit_to_default(pool)
+        else:
+            storage.set_concurrency_slots(pool, limit)
+        written[pool] = default if limit is None else limit
+    return written

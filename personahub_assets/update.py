@@ -35,6 +35,7 @@ from personahub_assets.automation import (
     partitions_to_add,
     register_incoming,
 )
+from personahub_assets.cluster import ensure_pools
 from personahub_assets.partitions import BATCHES
 from personahub_assets.resources.warehouse import RegisteredBatch, WarehouseResource
 from personahub_assets.settings import SETTINGS
@@ -88,9 +89,11 @@ class UpdateReport:
 
 
 def sync_partitions(instance: DagsterInstance, warehouse: WarehouseResource) -> list[str]:
-    """Add every registered batch the instance does not know yet as a partition."""
+    """Add every registered batch the instance does not know yet as a partition (and give
+    the concurrency pools their limits before any run of them starts)."""
     add = partitions_to_add(instance, ledger_keys(warehouse))
     if add:
+        ensure_pools(instance)
         instance.add_dynamic_partitions(BATCHES, add)
     return add
 

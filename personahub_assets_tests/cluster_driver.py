@@ -17,7 +17,7 @@ import os
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from dagster import AssetKey, DagsterInstance, MultiPartitionKey, execute_job
+from dagster import AssetKey, DagsterEventType, DagsterInstance, MultiPartitionKey, execute_job
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 
 from personahub_assets.automation import register_incoming
@@ -44,8 +44,28 @@ def run(assets: list[str], batch: str, domain: str | None = None) -> dict:
     with DagsterInstance.get() as instance, execute_job(
             recon, instance, run_config=run_config, tags=tags,
             asset_selection=[AssetKey(a) for a in assets], raise_on_error=False) as result:
+        failures = [] if result.success else _failures(instance, result.run_id)
+        for line in failures:  # the reason reaches the test's assertion message
+            print(f"run {result.run_id} {assets} {partition}: {line}", flush=True)
         return {"run_id": result.run_id, "success": result.success, "assets": assets,
-                "partition": str(partition)}
+                "partition": str(partition), "failures": failures}
+
+
+def _failures(instance: DagsterInstance, run_id: str) -> list[str]:
+    """What a failed run's event log says went wrong: each failed step's or the run's error."""
+    out = []
+    for record in instance.all_logs(run_id):
+        event = record.dagster_event
+        if event is None or event.event_type not in (
+                DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE,
+                DagsterEventType.ENGINE_EVENT):
+            continue
+        error = getattr(event.event_specific_data, "error", None)
+        if event.event_type == DagsterEventType.ENGINE_EVENT and error is None:
+            continue
+        text = error.to_string() if error is not None else (record.user_message or "")
+        out.append(f"{event.event_type.value} {event.step_key or ''}: {text[-3000:]}")
+    return out
 
 
 def _run(job: tuple) -> dict:

@@ -403,7 +403,12 @@ def _drive(folder: Path, env: dict, incoming: Path, *extra: str) -> dict:
         [sys.executable, "-m", "personahub_assets_tests.cluster_driver", "--incoming",
          str(incoming), "--out", str(out), *extra],
         cwd=folder, env=env, capture_output=True, text=True, timeout=1500)
-    assert proc.returncode == 0, proc.stdout[-4000:] + proc.stderr[-6000:]
+    if proc.returncode != 0:
+        # The driver prints each failed run's errors on stdout; the workers' logs say more.
+        workers = "".join(f"\n--- {log}\n" + log.read_text(errors="replace")[-3000:]
+                          for log in sorted(folder.parent.glob("worker-*/worker.log")))
+        raise AssertionError(proc.stdout[-6000:] + workers + "\n--- stderr\n"
+                             + proc.stderr[-3000:])
     return json.loads(out.read_text())
 
 
@@ -660,3 +665,50 @@ def test_the_maintenance_job_compacts_the_lake(pg, tmp_path):
     meta = materialization.event_specific_data.metadata
     assert meta["data_files_before"].value == 4 and meta["data_files_after"].value == 1
     assert wh.scalar("SELECT count(*) FROM documents") == 800
+
+
+def test_pools_get_their_limits_before_the_first_runs_claim_slots(pg, tmp_path, monkeypatch):
+    """On a fresh Postgres instance Dagster writes a pool's limit when a step first claims
+    it, and two runs doing that at once fail one of them. Registering batches writes every
+    pool's limit first; an operator's own limit stays."""
+    from dagster import DagsterInstance
+
+    from personahub_assets.automation import register_incoming
+    from personahub_assets.cluster import HUB_POOL, POOL_LIMITS
+    from personahub_assets.definitions import defs
+    from personahub_assets.update import sync_partitions
+
+    pools = {p for ad in defs.resolve_asset_graph().assets_defs for p in ad.node_def.pools or ()}
+    assert pools == set(POOL_LIMITS)  # every pool a step claims is written up front
+
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "dagster.yaml").write_text((REPO / "deploy" / "dagster.yaml").read_text())
+    pg.create_database("dagster_pools")
+    for key, value in {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(pg.port),
+                       "DAGSTER_PG_DB": "dagster_pools",
+                       "DAGSTER_PG_USER": PG_USER, "DAGSTER_PG_PASSWORD": pg.password,
+                       "DAGSTER_LOCAL_STORAGE": str(tmp_path / "storage"),
+                       "DAGSTER_COMPUTE_LOGS": str(tmp_path / "logs")}.items():
+        monkeypatch.setenv(key, value)
+    incoming = tmp_path / "incoming"
+    incoming.mkdir()
+    lines = SAMPLE.read_text().splitlines()
+    wh = _lake(pg, tmp_path)
+    instance = DagsterInstance.from_config(str(home))
+    try:
+        storage = instance.event_log_storage
+
+        def new_batch_and_limits(name: str, first: int) -> dict[str, int]:
+            (incoming / name).write_text("\n".join(lines[first:first + 2]) + "\n")
+            register_incoming(wh, incoming)
+            assert sync_partitions(instance, wh)  # a new batch: its runs are about to start
+            return {p.name: p.limit for p in storage.get_pool_limits()}
+
+        assert storage.get_pool_limits() == []  # a fresh instance has none
+        # deploy/dagster.yaml's default for the model pool; one hub writer at a time
+        assert new_batch_and_limits("a.jsonl", 0) == {GPU_POOL: 4, HUB_POOL: 1}
+        storage.set_concurrency_slots(GPU_POOL, 2)  # the operator's limit for two GPUs
+        assert new_batch_and_limits("b.jsonl", 2) == {GPU_POOL: 2, HUB_POOL: 1}
+    finally:
+        instance.dispose()

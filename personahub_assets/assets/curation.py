@@ -23,6 +23,7 @@ from pydantic import Field
 
 from personahub_assets.assets.common import table_metadata
 from personahub_assets.automation import batch_condition, materialized_partitions
+from personahub_assets.cluster import HUB_POOL
 from personahub_assets.lib import hub, plots, previews
 from personahub_assets.lib.minhash import band_recall
 from personahub_assets.lib.pii_audit import audit_pii
@@ -32,8 +33,6 @@ from personahub_assets.resources.warehouse import WarehouseResource
 
 #: The assets whose partitions of a batch must exist before the hub curates that batch.
 PERSONA_ASSETS = ("text_personas", "relation_personas", "imported_personas")
-#: Runs of persona_hub are serialized by this Dagster concurrency pool (one slot).
-HUB_POOL = "persona_hub"
 
 
 class HubConfig(Config):
