@@ -81,8 +81,10 @@ def ensure_pools(instance, limits: Mapping[str, int | None] = POOL_LIMITS) -> di
 
     Dagster writes a pool's default limit lazily, when a step first claims a slot in it. Two
     runs that claim at once on a fresh Postgres instance race on that insert, and the loser's
-    run fails with a unique-key violation on ``concurrency_limits``. Writing the limits from
-    one process before any run starts removes the race. A limit already there (an operator's
+    run fails with a unique-key violation on ``concurrency_limits``: on Postgres the failed
+    insert aborts the transaction its fallback update runs in (so in Dagster 1.13.27; the
+    upstream fix is dagster-io/dagster pull request 33890). Writing the limits from one
+    process before any run starts removes the race. A limit already there (an operator's
     ``dagster instance concurrency set gpu N``) is left as it is. An instance without pool
     limits (no ``concurrency.pools.default_limit``, the local default) is not touched.
     """
