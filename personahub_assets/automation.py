@@ -205,6 +205,12 @@ def partitions_to_add(instance, registered_keys: list[str]) -> list[str]:
     return [k for k in registered_keys if k not in known]
 
 
+def add_batch_partitions(instance, keys: list[str]) -> None:
+    """Add batch partitions, the concurrency pools' limits written before any run of them."""
+    ensure_pools(instance)
+    instance.add_dynamic_partitions(BATCHES, keys)
+
+
 def ledger_keys(warehouse: WarehouseResource) -> list[str]:
     """Every registered batch key, in sequence order."""
     return [r["batch"] for r in warehouse.rows("SELECT batch FROM batches ORDER BY seq")]
@@ -249,8 +255,7 @@ def register_source_op(context: OpExecutionContext, config: RegisterConfig,
                                  config.max_records or None, config.records or None)
     add = partitions_to_add(context.instance, [b.key for b in registered])
     if add:
-        ensure_pools(context.instance)
-        context.instance.add_dynamic_partitions(BATCHES, add)
+        add_batch_partitions(context.instance, add)
     context.log.info(f"{config.source}: {sum(b.is_new for b in registered)} new batches "
                      f"of {len(registered)}: {[b.key for b in registered]}")
 

@@ -30,13 +30,12 @@ from dagster import (
 
 from personahub_assets.automation import (
     MAX_RETRIES_TAG,
+    add_batch_partitions,
     ledger_keys,
     materialized_partitions,
     partitions_to_add,
     register_incoming,
 )
-from personahub_assets.cluster import ensure_pools
-from personahub_assets.partitions import BATCHES
 from personahub_assets.resources.warehouse import RegisteredBatch, WarehouseResource
 from personahub_assets.settings import SETTINGS
 
@@ -93,8 +92,7 @@ def sync_partitions(instance: DagsterInstance, warehouse: WarehouseResource) -> 
     the concurrency pools their limits before any run of them starts)."""
     add = partitions_to_add(instance, ledger_keys(warehouse))
     if add:
-        ensure_pools(instance)
-        instance.add_dynamic_partitions(BATCHES, add)
+        add_batch_partitions(instance, add)
     return add
 
 

@@ -52,19 +52,15 @@ def run(assets: list[str], batch: str, domain: str | None = None) -> dict:
 
 
 def _failures(instance: DagsterInstance, run_id: str) -> list[str]:
-    """What a failed run's event log says went wrong: each failed step's or the run's error."""
+    """What a failed run's event log says went wrong: every error it holds (failed steps,
+    engine errors) and the run's failure."""
     out = []
     for record in instance.all_logs(run_id):
         event = record.dagster_event
-        if event is None or event.event_type not in (
-                DagsterEventType.STEP_FAILURE, DagsterEventType.RUN_FAILURE,
-                DagsterEventType.ENGINE_EVENT):
-            continue
-        error = getattr(event.event_specific_data, "error", None)
-        if event.event_type == DagsterEventType.ENGINE_EVENT and error is None:
-            continue
-        text = error.to_string() if error is not None else (record.user_message or "")
-        out.append(f"{event.event_type.value} {event.step_key or ''}: {text[-3000:]}")
+        error = getattr(event.event_specific_data, "error", None) if event else None
+        if error is not None or (event and event.event_type == DagsterEventType.RUN_FAILURE):
+            text = error.to_string() if error is not None else (record.user_message or "")
+            out.append(f"{event.event_type.value} {event.step_key or ''}: {text[-3000:]}")
     return out
 
 

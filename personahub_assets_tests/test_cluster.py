@@ -454,6 +454,12 @@ def _web_answers(folder: Path, env: dict) -> dict:
             proc.kill()
 
 
+def _instance_env(pg, db: str) -> dict[str, str]:
+    """What deploy/dagster.yaml reads to open the Dagster instance in Postgres database ``db``."""
+    return {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(pg.port),
+            "DAGSTER_PG_DB": db, "DAGSTER_PG_USER": PG_USER, "DAGSTER_PG_PASSWORD": pg.password}
+
+
 def _tables(wh: WarehouseResource) -> dict[str, list[tuple]]:
     # Wall-clock times differ between any two runs.
     skip = {("batches", "registered_at"), ("hub_ledger", "curated_at"),
@@ -498,9 +504,7 @@ def test_the_pipeline_on_celery_workers_equals_local_mode(pg, tmp_path, monkeypa
         # A planted key: it reaches the resources through an EnvVar and must be found nowhere.
         "PERSONAHUB_LLM_API_KEY": planted_key,
     })
-    pg_env = {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(pg.port),
-              "DAGSTER_PG_DB": "dagster_e2e", "DAGSTER_PG_USER": PG_USER,
-              "DAGSTER_PG_PASSWORD": pg.password}
+    pg_env = _instance_env(pg, "dagster_e2e")
 
     def machine(name: str, cluster: bool = True) -> tuple[Path, dict]:
         folder = tmp_path / name
@@ -685,9 +689,7 @@ def test_pools_get_their_limits_before_the_first_runs_claim_slots(pg, tmp_path, 
     home.mkdir()
     (home / "dagster.yaml").write_text((REPO / "deploy" / "dagster.yaml").read_text())
     pg.create_database("dagster_pools")
-    for key, value in {"DAGSTER_PG_HOST": "127.0.0.1", "DAGSTER_PG_PORT": str(pg.port),
-                       "DAGSTER_PG_DB": "dagster_pools",
-                       "DAGSTER_PG_USER": PG_USER, "DAGSTER_PG_PASSWORD": pg.password,
+    for key, value in {**_instance_env(pg, "dagster_pools"),
                        "DAGSTER_LOCAL_STORAGE": str(tmp_path / "storage"),
                        "DAGSTER_COMPUTE_LOGS": str(tmp_path / "logs")}.items():
         monkeypatch.setenv(key, value)
