@@ -14,10 +14,16 @@
 3. HTML: large generated pages (about 0.5 to 1 MB of markup each) through ``clean_batch``,
    pages/s and MB/s of raw HTML, reported separately.
 
+4. WET: a generated Common Crawl WET file (a warcinfo record and ``--wet-records``
+   conversion records of the same kind of text) through a whole ``web_documents``
+   materialization, one process: ``wet_documents_per_s`` is records read per second of the
+   run, warehouse writes and checks included (no HTML is extracted).
+
 *after* is also timed with ``clean_batch(..., workers=2)`` (two processes).
 
-Usage: ``python -m benchmarks.ingestion [--docs 100000] [--baseline-docs 3000] [--pages 40]``
-writes ``benchmarks/results/ingestion.json``.
+Usage: ``python -m benchmarks.ingestion [--docs 100000] [--baseline-docs 3000] [--pages 40]
+[--wet-records 100000] [--only wet]`` writes ``benchmarks/results/ingestion.json``
+(``--only wet`` measures the WET part alone and updates its keys in the existing file).
 """
 
 from __future__ import annotations
@@ -262,6 +268,50 @@ def run_library(path: Path, config: CleaningConfig, batch_size: int = 20_000,
     return time.perf_counter() - started, kept, rejected, reasons, decisions
 
 
+def write_wet(path: Path, docs: list[dict]) -> None:
+    """A gzipped WET file: a warcinfo record, then one conversion record per document."""
+    import io
+
+    from warcio.warcwriter import WARCWriter
+
+    with path.open("wb") as fh:
+        writer = WARCWriter(fh, gzip=True)
+        writer.write_record(writer.create_warcinfo_record(path.name, {"isPartOf": "bench"}))
+        for d in docs:
+            writer.write_record(writer.create_warc_record(
+                d["url"], "conversion", payload=io.BytesIO(d["text"].encode("utf-8")),
+                warc_content_type="text/plain"))
+
+
+def bench_wet(pairs: list[tuple[str, str]], n: int) -> dict:
+    """Records/s of one ``web_documents`` materialization of an ``n``-record WET file."""
+    from dagster import instance_for_test, materialize
+
+    from personahub_assets.definitions import ASSETS
+    from personahub_assets.resources.embeddings import EmbeddingsResource
+    from personahub_assets.resources.llm import LLMResource
+    from personahub_assets.resources.warehouse import WarehouseResource
+    from personahub_assets_tests.batch_helpers import register
+
+    with tempfile.TemporaryDirectory() as tmp:
+        path = Path(tmp) / "CC-MAIN-bench-00000.warc.wet.gz"
+        write_wet(path, make_corpus(pairs, n, seed=2))
+        warehouse = WarehouseResource(path=str(Path(tmp) / "w.duckdb"))
+        resources = {"warehouse": warehouse, "embeddings": EmbeddingsResource(),
+                     "llm": LLMResource(cache_path=str(Path(tmp) / "c.duckdb"))}
+        with instance_for_test() as instance:
+            [key] = register(warehouse, instance, path)
+            started = time.perf_counter()
+            result = materialize(ASSETS, selection=["web_documents"], partition_key=key,
+                                 instance=instance, resources=resources)
+            seconds = time.perf_counter() - started
+        [check] = result.get_asset_check_evaluations()
+        [row] = warehouse.rows("SELECT records, documents, rejected, skipped "
+                               "FROM file_accounting")
+    return {"records": n, "seconds": round(seconds, 2), "check_passed": check.passed,
+            "file_accounting": row, "documents_per_s": round(n / seconds, 1)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--docs", type=int, default=100_000)
@@ -269,12 +319,27 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--pages", type=int, default=40)
     parser.add_argument("--workers", type=int, default=2,
                         help="also time clean_batch with this many processes (1: skip)")
+    parser.add_argument("--wet-records", type=int, default=100_000)
+    parser.add_argument("--only", choices=["wet"], help="measure one part alone and update "
+                        "its keys in the existing results file")
     parser.add_argument("--output", default=str(RESULT))
     args = parser.parse_args(argv)
 
     pairs = load_sentences()
-    result: dict = {"machine": {"cpus": os.cpu_count(), "python": platform.python_version(),
-                                "load_average_at_start": os.getloadavg()[0]}}
+    machine = {"cpus": os.cpu_count(), "python": platform.python_version(),
+               "load_average_at_start": os.getloadavg()[0]}
+    if args.only == "wet":
+        output = Path(args.output)
+        result = json.loads(output.read_text()) if output.exists() else {}
+        wet = bench_wet(pairs, args.wet_records)
+        wet["machine"] = {**machine, "load_average_at_end": os.getloadavg()[0]}
+        wet["date"] = time.strftime("%Y-%m-%d")
+        result["wet"] = wet
+        result["wet_documents_per_s"] = wet["documents_per_s"]
+        output.write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")
+        print(json.dumps(wet, indent=2))
+        return 0
+    result: dict = {"machine": machine}
     result["language_identifiers"] = bench_identifiers(pairs)
     config = CleaningConfig(languages=("en",))
     with tempfile.TemporaryDirectory() as tmp:
@@ -325,6 +390,9 @@ def main(argv: list[str] | None = None) -> int:
         "pages_per_s": round(args.pages / html_s, 2),
         "html_mb_per_s": round(html_bytes / 1e6 / html_s, 2),
     }
+    wet = bench_wet(pairs, args.wet_records)
+    result["wet"] = wet
+    result["wet_documents_per_s"] = wet["documents_per_s"]
     result["machine"]["load_average_at_end"] = os.getloadavg()[0]
     Path(args.output).parent.mkdir(parents=True, exist_ok=True)
     Path(args.output).write_text(json.dumps(result, indent=2, ensure_ascii=False) + "\n")

@@ -1,4 +1,5 @@
 import json
+from collections import Counter
 
 import pyarrow as pa
 import pyarrow.parquet as pq
@@ -121,7 +122,7 @@ def test_csv_reader(tmp_path):
     assert isinstance(recs[1], SourceRejection) and recs[1].reason == "malformed_csv_row"
 
 
-def test_warc_reader_keeps_html_and_rejects_other_responses(tmp_path):
+def test_warc_reader_keeps_html_and_counts_other_responses(tmp_path):
     from io import BytesIO
 
     from warcio.statusandheaders import StatusAndHeaders
@@ -139,11 +140,12 @@ def test_warc_reader_keeps_html_and_rejects_other_responses(tmp_path):
             writer.write_record(writer.create_warc_record(url, "response",
                                                           payload=BytesIO(body),
                                                           http_headers=headers))
-    recs = list(read_records(str(path)))
-    assert [type(r).__name__ for r in recs] == ["SourceRecord", "SourceRejection"]
+    skipped = Counter()
+    recs = list(read_records(str(path), skipped=skipped))
+    assert [type(r).__name__ for r in recs] == ["SourceRecord"]
     assert recs[0].is_html and recs[0].url == "https://a.example/page"
     assert "cold frame" in recs[0].text
-    assert recs[1].reason == "not_html:image/png"
+    assert skipped == {"unsupported_content_type:image/png": 1}
 
 
 def test_hugging_face_loaders_on_local_data(tmp_path):

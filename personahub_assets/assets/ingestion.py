@@ -1,6 +1,7 @@
 """Ingestion: one batch's files -> cleaned ``documents`` and ``rejected_documents``."""
 
 from collections import Counter
+from collections.abc import Iterator
 from pathlib import Path
 
 import pyarrow as pa
@@ -20,11 +21,20 @@ from personahub_assets.automation import batch_condition
 from personahub_assets.lib import previews
 from personahub_assets.lib.batching import DOCUMENTS
 from personahub_assets.lib.cleaning import MAX_RAW_CHARS, CleaningConfig, clean_batch
+from personahub_assets.lib.file_accounting import (
+    FileTally,
+    accounting_problems,
+    file_rows,
+    skipped_by_reason,
+    stored_accounting,
+)
 from personahub_assets.lib.sources import (
     PREVIEW_CHARS,
     SUPPORTED_SUFFIXES,
+    SourceRecord,
     SourceRejection,
     read_records,
+    source_name,
     suffix_of,
 )
 from personahub_assets.lib.tables import to_arrow
@@ -50,20 +60,25 @@ class IngestConfig(Config):
                          "documents or more (HTML extraction, ftfy, language ID).")
 
 
-def _read_part(path: str, start: int, stop, config: IngestConfig):
+def _read_part(path: str, start: int, stop, config: IngestConfig, tally: FileTally
+               ) -> Iterator[SourceRecord | SourceRejection]:
     """The records of one file part; an unsupported or unreadable file becomes a rejection
-    (with the reason), never a failed partition."""
-    name = Path(path).name
+    (with the reason), never a failed partition. ``tally`` counts what the file gave."""
+    name = tally.source
     suffix = suffix_of(Path(path))
     if suffix not in SUPPORTED_SUFFIXES and not path.startswith("hf:"):
+        tally.items += 1
         yield SourceRejection(name, 0, f"unsupported_format:{suffix or 'none'}", "")
         return
     last = start - 1
     try:
-        for rec in read_records(path, config.text_field, config.url_field, start, stop):
+        for rec in read_records(path, config.text_field, config.url_field, start, stop,
+                                skipped=tally.skipped):
             last = rec.record_no
+            tally.items += 1
             yield rec
     except Exception as exc:  # noqa: BLE001 - one bad file must not fail the batch
+        tally.items += 1
         yield SourceRejection(name, last + 1, f"unreadable:{type(exc).__name__}",
                               str(exc)[:PREVIEW_CHARS], f"after record {last}")
 
@@ -76,8 +91,9 @@ def _read_part(path: str, start: int, stop, config: IngestConfig):
     check_specs=[AssetCheckSpec(
             "documents_accounted", asset="web_documents",
             partitions_def=batch_partitions, blocking=True,
-                                description="Every record read is kept or rejected, "
-                                            "and the warehouse holds exactly those rows.")],
+            description="Every record read is kept or rejected, and the warehouse holds "
+                        "exactly those rows; every file of the batch has a file_accounting "
+                        "row whose records are its documents, rejections and skips.")],
 )
 def web_documents(
     context: AssetExecutionContext, config: IngestConfig, warehouse: WarehouseResource
@@ -99,9 +115,11 @@ def web_documents(
         max_raw_chars=config.max_raw_chars)
     parts = spec.parts if spec.kind == DOCUMENTS else ()
     records = []
-    for n, part in enumerate(parts, start=1):
-        records.extend(_read_part(part.path, part.start, part.stop, config))
-        context.log.info(f"batch {batch}: file {n}/{len(parts)} read, {len(records)} records")
+    tallies = [FileTally(source_name(part.path), part.path) for part in parts]
+    for n, (part, tally) in enumerate(zip(parts, tallies, strict=True), start=1):
+        records.extend(_read_part(part.path, part.start, part.stop, config, tally))
+        context.log.info(f"batch {batch}: file {n}/{len(parts)} read, {len(records)} records, "
+                         f"{sum(tally.skipped.values())} skipped")
     read = len(records)
     cleaned = clean_batch(records, cleaning, batch=batch, workers=config.workers)
     del records
@@ -109,15 +127,20 @@ def web_documents(
     languages: Counter[str] = Counter(d["language"] for d in kept)
     kept, earlier = _drop_earlier_duplicates(kept, seq, warehouse)
     rejected += earlier
+    files = file_rows(batch, tallies, kept, rejected)
 
     warehouse.replace_partitions([
         ("documents", {"batch": batch}, to_arrow("documents", kept)),
         ("rejected_documents", {"batch": batch}, to_arrow("rejected_documents", rejected)),
+        ("file_accounting", {"batch": batch}, to_arrow("file_accounting", files)),
     ])
     stored_kept = warehouse.scalar("SELECT count(*) FROM documents WHERE batch = ?", [batch])
     stored_rej = warehouse.scalar(
         "SELECT count(*) FROM rejected_documents WHERE batch = ?", [batch])
-    accounted = read == len(kept) + len(rejected) == stored_kept + stored_rej
+    problems = accounting_problems({t.source for t in tallies},
+                                   stored_accounting(warehouse.rows, batch))
+    accounted = read == len(kept) + len(rejected) == stored_kept + stored_rej and not problems
+    skipped = skipped_by_reason(files)
     reasons = Counter(r["reason"].split(":")[0] for r in rejected)
     context.log.info(f"batch {batch} (#{seq}, {spec.kind}): read {read}, kept {len(kept)}, "
                      f"rejected {len(rejected)} {dict(reasons)}")
@@ -131,6 +154,12 @@ def web_documents(
             "documents_kept": len(kept),
             "documents_rejected": len(rejected),
             "duplicates_of_earlier_batches": len(earlier),
+            "records_skipped": sum(skipped.values()),
+            "skipped_records": previews.counts(skipped),
+            "files_read": len(files),
+            "files_without_documents": sum(1 for f in files if not f["documents"]),
+            "files": previews.table(files[:20], ["source", "records", "documents", "rejected",
+                                                 "skipped", "reason"]),
             "reject_rate": round(len(rejected) / read, 4) if read else 0.0,
             "rejection_reasons": previews.counts(dict(reasons)),
             "languages": previews.counts(dict(languages)),
@@ -141,7 +170,8 @@ def web_documents(
             check_name="documents_accounted",
             passed=accounted,
             severity=AssetCheckSeverity.ERROR,
-            metadata={"read": read, "kept": stored_kept, "rejected": stored_rej},
+            metadata={"read": read, "kept": stored_kept, "rejected": stored_rej,
+                      "files": len(files), "problems": "; ".join(problems)[:2000] or "none"},
         )],
     )
 

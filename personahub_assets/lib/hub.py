@@ -70,8 +70,8 @@ HUB_TABLES = ("persona_hub", "persona_dedup_log", "hub_members", "hub_band_keys"
               "hub_vectors", "hub_index", "hub_ledger")
 #: Tables holding rows of a batch, in the order a retraction deletes them.
 BATCH_TABLES = ("math_answers", "math_solutions", "synthetic_samples", *HUB_TABLES,
-                "rejected_personas", "personas", "rejected_documents", "documents",
-                "batch_files", "batches")
+                "rejected_personas", "personas", "file_accounting", "rejected_documents",
+                "documents", "batch_files", "batches")
 
 METHOD_ORDER = "CASE method WHEN 'import' THEN 0 WHEN 'text' THEN 1 ELSE 2 END"
 # After the method: shallower first, then every other column, so the order is total and the

@@ -1,7 +1,9 @@
 """Readers that turn sources into records, and malformed input into rejections.
 
 Sources: JSONL (optionally gzipped), Parquet and CSV files, folders and globs of them; WARC
-files (HTML responses); plain HTML files; Hugging Face datasets by name (``hf:NAME`` with
+files (text ``response`` and ``resource`` records, and the ``conversion`` records of Common
+Crawl's WET files, told apart by their records rather than by the file's name); plain HTML
+files; Hugging Face datasets by name (``hf:NAME`` with
 optional ``?config=...&split=...``, streamed) or saved to disk (a folder written by
 ``Dataset.save_to_disk``). HTML is kept as HTML here; cleaning extracts its main text.
 
@@ -26,6 +28,7 @@ import io
 import json
 import sys
 import zlib
+from collections import Counter
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -57,6 +60,20 @@ class SourceRecord:
 
 
 @dataclass(frozen=True)
+class SourceSkip:
+    """A record that holds no document (a WARC request, metadata or image record), with why.
+
+    Readers yield these among their records; :func:`read_file` counts them into the caller's
+    ``skipped`` counter instead of passing them on, so every record of a file is either a
+    record, a rejection or a counted skip.
+    """
+
+    source: str
+    record_no: int
+    reason: str
+
+
+@dataclass(frozen=True)
 class SourceRejection:
     """A record, or the unreadable rest of a file, that could not be read, with the reason.
 
@@ -73,7 +90,9 @@ class SourceRejection:
 
 
 _FILE_SUFFIXES = (".jsonl", ".jsonl.gz", ".json", ".ndjson", ".parquet", ".csv", ".warc",
-                  ".warc.gz", ".html", ".htm")
+                  ".warc.gz", ".wet", ".wet.gz", ".wat", ".wat.gz", ".html", ".htm")
+#: Media types whose body is a document: HTML (text extracted later) and any other text.
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
 SUPPORTED_SUFFIXES = frozenset(_FILE_SUFFIXES)
 
 
@@ -116,9 +135,12 @@ def _others(row: dict, text_field: str) -> dict | None:
 def read_records(
     spec: str, text_field: str = "text", url_field: str = "url",
     start: int = 0, stop: int | None = None, keep_fields: bool = False,
-    max_record_bytes: int = MAX_RECORD_BYTES,
+    max_record_bytes: int = MAX_RECORD_BYTES, skipped: Counter[str] | None = None,
 ) -> Iterator[SourceRecord | SourceRejection]:
     """Yield every record of the source named by ``spec``, in a stable order.
+
+    Records that hold no document (WARC requests, metadata, revisits, non-text types) are
+    not yielded; each is counted, by reason, into ``skipped`` when a counter is given.
 
     Every file named by ``spec`` is accounted for: its records, its bad records and, when
     it breaks off, one rejection for its unreadable rest. ``start``/``stop`` restrict a
@@ -137,7 +159,7 @@ def read_records(
         raise ValueError(f"a record slice needs a single file, and {spec} names {len(paths)}")
     for path in paths:
         yield from read_file(path, text_field, url_field, max_record_bytes, start, stop,
-                             keep_fields)
+                             keep_fields, skipped)
 
 
 def _in_slice(records, start: int, stop: int | None):
@@ -151,9 +173,11 @@ def _in_slice(records, start: int, stop: int | None):
 def read_file(path: Path, text_field: str = "text", url_field: str = "url",
               max_record_bytes: int = MAX_RECORD_BYTES, start: int = 0,
               stop: int | None = None, keep_fields: bool = False,
+              skipped: Counter[str] | None = None,
               ) -> Iterator[SourceRecord | SourceRejection]:
     """The records ``[start, stop)`` of one file; an error the format reader did not place
-    becomes one rejection for the rest of the file (``unreadable_file:<error>``)."""
+    becomes one rejection for the rest of the file (``unreadable_file:<error>``). Records
+    that hold no document are counted into ``skipped`` by reason."""
     suffix = suffix_of(path)
     readers: dict[str, Callable[[], Iterator[SourceRecord | SourceRejection]]] = {
         ".jsonl": lambda: _read_jsonl(path, text_field, url_field, max_record_bytes, start,
@@ -165,7 +189,8 @@ def read_file(path: Path, text_field: str = "text", url_field: str = "url",
         ".html": lambda: _read_html(path, max_record_bytes),
     }
     for alias, same in ((".jsonl.gz", ".jsonl"), (".json", ".jsonl"), (".ndjson", ".jsonl"),
-                        (".warc.gz", ".warc"), (".htm", ".html")):
+                        (".warc.gz", ".warc"), (".wet", ".warc"), (".wet.gz", ".warc"),
+                        (".wat", ".warc"), (".wat.gz", ".warc"), (".htm", ".html")):
         readers[alias] = readers[same]
     if suffix not in readers:
         raise ValueError(f"unsupported source format {suffix!r} for {path.name}")
@@ -173,6 +198,10 @@ def read_file(path: Path, text_field: str = "text", url_field: str = "url",
     try:
         for item in _in_slice(readers[suffix](), start, stop):
             next_no = item.record_no + 1
+            if isinstance(item, SourceSkip):
+                if skipped is not None:
+                    skipped[item.reason] += 1
+                continue
             yield item
     except Exception as exc:  # noqa: BLE001 - any failure of a reader is this file's rejection
         if stop is None or next_no < stop:
@@ -455,8 +484,35 @@ def _warc_reason(exc: BaseException) -> str:
     return f"broken_archive:{type(exc).__name__}"
 
 
+def _warc_document_kind(record) -> str:
+    """``html`` or ``text`` for a record that holds a document, else why it holds none.
+
+    ``response`` records are typed by their HTTP ``Content-Type`` (the record's own where
+    there is no HTTP header block), ``resource`` records by the record's ``Content-Type``;
+    text types are ``text/*`` and ``application/xhtml+xml``. A ``conversion`` record (a WET
+    file's extracted text) is text whatever it declares. Every other record type (request,
+    metadata, revisit, warcinfo...) is ``skipped_record:<type>``, and a record of another
+    media type ``unsupported_content_type:<type>``.
+    """
+    rec_type = (record.rec_type or "unknown").lower()
+    if rec_type == "conversion":
+        return "text"
+    if rec_type not in ("response", "resource"):
+        return f"skipped_record:{rec_type}"
+    headers = record.http_headers if rec_type == "response" and record.http_headers else None
+    ctype = (headers or record.rec_headers).get_header("Content-Type") or ""
+    media = ctype.split(";")[0].strip().lower()
+    if media in _HTML_TYPES:
+        return "html"
+    if media.startswith("text/"):
+        return "text"
+    return f"unsupported_content_type:{media or 'none'}"
+
+
 def _read_warc(path: Path, max_record_bytes: int):
-    """HTML responses of a WARC file; other responses are rejected with their content type.
+    """Documents of a WARC or WET file: text ``response``, ``resource`` and ``conversion``
+    records (HTML is kept as HTML; a conversion record's text is used as it stands), and a
+    counted :class:`SourceSkip` for every other record.
 
     A WARC whose whole file is one gzip stream ("non-chunked", which warcio refuses) is read
     through a decompressing stream instead. A file that breaks off (a bad record header, a
@@ -507,44 +563,59 @@ def _iterate_warc(source: str, fh: BinaryIO, size: int | None, max_record_bytes:
                                   f"record {record_no + 1}, {unit} {start}")
             return
         record_no += 1
-        # read the body before asking warcio for offsets: asking reads the record to its end
-        if record.rec_type != "response":
-            continue  # requests, warcinfo and metadata records hold no documents
+        kind = _warc_document_kind(record)
+        is_document = kind in ("html", "text")
         url = record.rec_headers.get_header("WARC-Target-URI")
-        ctype = (record.http_headers.get_header("Content-Type") or ""
-                 if record.http_headers else "")
+        # read the body before asking warcio for offsets: asking reads the record to its end
         try:
-            body = record.content_stream().read(max_record_bytes + 1)
+            body = (record.content_stream().read(max_record_bytes + 1) if is_document
+                    else _drain(record.raw_stream))
         except Exception as exc:  # noqa: BLE001 - a damaged body (bad chunking, bad encoding)
             yield SourceRejection(source, record_no, "broken_record", str(exc)[:200],
                                   f"record {record_no}")
             continue
         cut_short = getattr(record.raw_stream, "limit", 0) > 0 and len(body) <= max_record_bytes
         where = f"record {record_no}, {unit} {iterator.get_record_offset()}"
-        if cut_short:  # the file ended inside this record
+        if cut_short:  # the file ended inside this record (a skipped one too)
             yield SourceRejection(source, record_no, "broken_archive:truncated",
                                   _preview(body), where)
+            continue
+        if not is_document:
+            yield SourceSkip(source, record_no, kind)
             continue
         if len(body) > max_record_bytes:
             yield SourceRejection(source, record_no, "record_too_large", "", where)
             continue
-        if "html" not in ctype.lower():
-            yield SourceRejection(source, record_no, f"not_html:{ctype.split(';')[0]}",
-                                  _preview(body), where)
-            continue
         yield SourceRecord(source, record_no, url, body.decode("utf-8", "replace"),
-                           is_html=True)
+                           is_html=kind == "html")
     if size is not None and record_no >= 0:
         try:
             end = iterator.get_record_offset() + iterator.get_record_length()
         except Exception:  # noqa: BLE001 - no complete record to measure from
             return
-        if end < size:
+        if end < size and not _only_record_separator(fh, end, size):
             yield SourceRejection(source, record_no + 1, "broken_archive:truncated",
                                   f"{size - end} bytes after the last complete record",
                                   f"{unit} {end}")
     elif size is not None and size > 0:
         yield SourceRejection(source, 0, "broken_archive:no_records", "", f"{unit} 0")
+
+
+def _drain(stream: BinaryIO) -> bytes:
+    """Read a skipped record to its end in bounded blocks; returns its first bytes."""
+    head = stream.read(1 << 16)
+    while stream.read(1 << 20):
+        pass
+    return head
+
+
+def _only_record_separator(fh: BinaryIO, end: int, size: int) -> bool:
+    """True when the bytes after the last record are only the blank lines that close it
+    (warcio leaves them out of an uncompressed file's last record length)."""
+    if size - end > 8:
+        return False
+    fh.seek(end)
+    return not fh.read(size - end).strip(b"\r\n")
 
 
 def _read_html(path: Path, max_record_bytes: int):
@@ -553,6 +624,15 @@ def _read_html(path: Path, max_record_bytes: int):
         return
     raw = path.read_bytes()
     yield SourceRecord(path.name, 0, path.name, raw.decode("utf-8", "replace"), is_html=True)
+
+
+def source_name(spec: str) -> str:
+    """The ``source`` that the records of one file or dataset carry: a file's name, or
+    ``hf:NAME[/CONFIG]/SPLIT`` for a Hugging Face dataset."""
+    if spec.startswith("hf:"):
+        name, config, split = parse_hf_spec(spec)
+        return f"hf:{name}" + (f"/{config}" if config else "") + f"/{split}"
+    return Path(spec).name
 
 
 def parse_hf_spec(spec: str) -> tuple[str, str | None, str]:
@@ -577,7 +657,7 @@ def read_hf_dataset(spec: str, text_field: str, url_field: str, start: int = 0,
         dataset = dataset.skip(start)
     if stop is not None:
         dataset = dataset.take(max(stop - start, 0))
-    source = f"hf:{name}" + (f"/{config}" if config else "") + f"/{split}"
+    source = source_name(spec)
     for record_no, row in enumerate(dataset, start=start):
         if text_field not in row:
             yield SourceRejection(source, record_no, f"missing_field:{text_field}",

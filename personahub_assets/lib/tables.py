@@ -39,6 +39,13 @@ TABLES: dict[str, pa.Schema] = {
         ("batch", _S), ("source", _S), ("record_no", _L), ("url", _S), ("reason", _S),
         ("raw_preview", _S), ("location", _S),
     ]),
+    # One row per file (or file slice) a batch read: its records are its documents, its
+    # rejections and its skipped records (WARC requests, images...), and ``reason`` says why
+    # a file gave no document.
+    "file_accounting": pa.schema([
+        ("batch", _S), ("source", _S), ("records", _L), ("documents", _L), ("rejected", _L),
+        ("skipped", _L), ("reason", _S), ("skipped_reasons", _S),
+    ]),
     "personas": pa.schema([
         ("persona_id", _S), ("batch", _S), ("method", _S), ("persona", _S), ("role", _S),
         ("doc_id", _S), ("parent_persona_id", _S), ("depth", _I), ("relation", _S),
