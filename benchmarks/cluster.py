@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from benchmarks.machine import describe  # noqa: E402
-from personahub_assets.lib.tables import to_arrow  # noqa: E402
+from personahub_assets.lib.common.tables import to_arrow  # noqa: E402
 from personahub_assets.resources.warehouse import WarehouseResource  # noqa: E402
 from personahub_assets_tests.cluster_servers import postgres_server  # noqa: E402
 

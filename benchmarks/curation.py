@@ -65,8 +65,8 @@ def _fill(path: Path, n: int) -> None:
     import pyarrow as pa
     from dedup import make_corpus
 
-    from personahub_assets.lib.ids import persona_id
-    from personahub_assets.lib.tables import TABLES, to_arrow
+    from personahub_assets.lib.common.ids import persona_id
+    from personahub_assets.lib.common.tables import TABLES, to_arrow
     from personahub_assets.resources.warehouse import WarehouseResource
 
     texts, _ = make_corpus(n)

@@ -6,7 +6,7 @@ replaced, inserted or deleted, a fifth of those only re-cased or re-spaced (iden
 normalisation). Each corpus size is measured in its own subprocess, so peak RSS is that
 size's alone:
 
-* ``near_duplicates`` (personahub_assets.lib.minhash), best of several runs;
+* ``near_duplicates`` (personahub_assets.lib.curation.minhash), best of several runs;
 * datasketch ``MinHash`` + ``MinHashLSH`` with the same ``num_perm`` and threshold on the
   same 100k texts (candidates only, no verification), in another subprocess;
 * rensa (Rust MinHash + LSH) with a greedy loop and exact verification: the same decisions
@@ -44,7 +44,7 @@ from machine import cpu_model
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from personahub_assets.lib.minhash import (  # noqa: E402
+from personahub_assets.lib.curation.minhash import (  # noqa: E402
     near_duplicates,
     similar_pairs,
     word_set,
@@ -384,7 +384,7 @@ def worker_embedding(n: int, repeats: int, out_dir: Path) -> dict:
     The model is the one ``make install`` distills; the corpus is the MinHash one, so the
     two stages can be compared on the same personas.
     """
-    from personahub_assets.lib.embeddings import StaticEncoder, embedding_near_duplicates
+    from personahub_assets.lib.curation.embeddings import StaticEncoder, embedding_near_duplicates
 
     texts, _ = make_corpus(n)
     encoder = StaticEncoder(use_multiprocessing=False)

@@ -34,7 +34,7 @@ import numpy as np
 from embeddings import make_corpus  # also puts the project root on sys.path
 from machine import describe
 
-from personahub_assets.lib.embeddings import (
+from personahub_assets.lib.curation.embeddings import (
     StaticEncoder,
     _spherical_kmeans,
     decide_in_order,

@@ -39,7 +39,7 @@ from machine import cpu_model
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from personahub_assets.lib.embeddings import (  # noqa: E402
+from personahub_assets.lib.curation.embeddings import (  # noqa: E402
     MiniLMEncoder,
     StaticEncoder,
     distill_static_model,

@@ -48,7 +48,7 @@ def measure(records: int, batches: int) -> dict:
 
     from personahub_assets.automation import register_source
     from personahub_assets.definitions import ASSETS
-    from personahub_assets.lib.sources import read_records
+    from personahub_assets.lib.ingest.sources import read_records
     from personahub_assets.resources.embeddings import EmbeddingsResource
     from personahub_assets.resources.llm import LLMResource
     from personahub_assets.resources.warehouse import WarehouseResource

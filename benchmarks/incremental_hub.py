@@ -35,8 +35,8 @@ def _fill(wh, n: int, batch: int) -> list[str]:
     """``n`` personas in batches of ``batch``, registered in order; returns the keys."""
     from dedup import make_corpus
 
-    from personahub_assets.lib.ids import persona_id
-    from personahub_assets.lib.tables import to_arrow
+    from personahub_assets.lib.common.ids import persona_id
+    from personahub_assets.lib.common.tables import to_arrow
 
     texts, _ = make_corpus(n)
     methods = ("import", "text", "relation")
@@ -68,8 +68,8 @@ def main() -> None:
     args = parser.parse_args()
     n = args.n or (100_000 if args.quick else 1_000_000)
 
-    from personahub_assets.lib import hub
-    from personahub_assets.lib.embeddings import StaticEncoder
+    from personahub_assets.lib.curation import hub
+    from personahub_assets.lib.curation.embeddings import StaticEncoder
     from personahub_assets.resources.warehouse import WarehouseResource
 
     ivf_min_hub = args.ivf_min_hub if args.ivf_min_hub is not None else (

@@ -40,8 +40,8 @@ import unicodedata
 from collections import Counter
 from pathlib import Path
 
-from personahub_assets.lib.cleaning import CleaningConfig, clean_batch
-from personahub_assets.lib.sources import read_records
+from personahub_assets.lib.ingest.cleaning import CleaningConfig, clean_batch
+from personahub_assets.lib.ingest.sources import read_records
 
 ROOT = Path(__file__).resolve().parent.parent
 SENTENCES = ROOT / "personahub_assets_tests" / "data" / "langid_sentences.tsv"
@@ -87,7 +87,7 @@ def _pycld2():
 
 
 def _fasttext_lite():
-    from personahub_assets.lib.language import detect_language
+    from personahub_assets.lib.ingest.language import detect_language
 
     return lambda text: detect_language(text)[0]
 
@@ -360,7 +360,7 @@ def main(argv: list[str] | None = None) -> int:
 
         pages = make_html_pages(pairs, args.pages)
         html_bytes = sum(len(p.encode()) for p in pages)
-        from personahub_assets.lib.sources import SourceRecord
+        from personahub_assets.lib.ingest.sources import SourceRecord
 
         records = [SourceRecord("pages", i, None, p, is_html=True) for i, p in enumerate(pages)]
         started = time.perf_counter()

@@ -25,15 +25,15 @@ sys.path.insert(0, str(ROOT / "benchmarks"))
 
 from machine import describe  # noqa: E402 - after the path set-up
 
-from personahub_assets.lib.generation import seed_for  # noqa: E402
-from personahub_assets.lib.judging import (  # noqa: E402
+from personahub_assets.lib.personas.validation import BUILTIN_RULES, validate_sample  # noqa: E402
+from personahub_assets.lib.quality.judging import (  # noqa: E402
     PLANTED_KINDS,
     judge_sample_text,
     planted_bad,
     read_verdict,
     separation,
 )
-from personahub_assets.lib.validation import BUILTIN_RULES, validate_sample  # noqa: E402
+from personahub_assets.lib.synthesis.generation import seed_for  # noqa: E402
 from personahub_assets.prompts import judge  # noqa: E402
 from personahub_assets.resources.llm import LLMResource  # noqa: E402
 

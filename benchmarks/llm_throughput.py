@@ -24,7 +24,7 @@ from pathlib import Path
 
 from dagster import MaterializeResult, asset, materialize
 
-from personahub_assets.lib.generation import GenerationRequest
+from personahub_assets.lib.synthesis.generation import GenerationRequest
 from personahub_assets.prompts import SYNTHESIS_TEMPLATES, text_to_persona
 from personahub_assets.resources.backends.llamacpp import MIN_P, TOP_K, packaged_model_path
 from personahub_assets.resources.llm import LLMResource

@@ -32,16 +32,16 @@ import unicodedata
 from collections import Counter, defaultdict
 from pathlib import Path
 
-from personahub_assets.lib.embeddings import (
+from personahub_assets.lib.common.ids import persona_id
+from personahub_assets.lib.curation.embeddings import (
     DEFAULT_MIN_COVERAGE,
     StaticEncoder,
     embedding_near_duplicates_where_seen,
     encoder_coverage,
 )
-from personahub_assets.lib.ids import persona_id
-from personahub_assets.lib.language import persona_language, word_units
-from personahub_assets.lib.minhash import near_duplicates
-from personahub_assets.lib.validation import hub_filter_reason, validate_persona
+from personahub_assets.lib.curation.minhash import near_duplicates
+from personahub_assets.lib.ingest.language import persona_language, word_units
+from personahub_assets.lib.personas.validation import hub_filter_reason, validate_persona
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = ROOT / "personahub_assets_tests" / "data"

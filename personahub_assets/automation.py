@@ -30,7 +30,8 @@ from dagster import (
 from pydantic import Field
 
 from personahub_assets.cluster import ensure_pools
-from personahub_assets.lib.batching import (
+from personahub_assets.lib.common.ids import stable_hash
+from personahub_assets.lib.ingest.batching import (
     DOCUMENTS,
     KINDS,
     BatchSpec,
@@ -40,7 +41,6 @@ from personahub_assets.lib.batching import (
     scan_incoming,
     slice_file,
 )
-from personahub_assets.lib.ids import stable_hash
 from personahub_assets.partitions import BATCHES, batch_partitions, domain_batch_partitions
 from personahub_assets.resources.warehouse import RegisteredBatch, WarehouseResource
 from personahub_assets.settings import SETTINGS
@@ -157,7 +157,7 @@ def materialized_partitions(instance, key: AssetKey, page: int = 1000) -> set[st
 def register_incoming(warehouse: WarehouseResource, incoming=None,
                       max_records: int | None = None) -> list[RegisteredBatch]:
     """Register the files of the incoming folder that no batch holds yet (see
-    :func:`personahub_assets.lib.batching.plan_batches`)."""
+    :func:`personahub_assets.lib.ingest.batching.plan_batches`)."""
     incoming = SETTINGS.incoming_dir if incoming is None else incoming
     files = scan_incoming(incoming)
     if not files:
@@ -176,7 +176,7 @@ def register_source(warehouse: WarehouseResource, source: str, kind: str = DOCUM
     (``hf:NAME``; ``records`` rows are cut into slices) as batches of ``kind``."""
     from pathlib import Path
 
-    from personahub_assets.lib.batching import count_records, file_hash
+    from personahub_assets.lib.ingest.batching import count_records, file_hash
 
     if kind not in KINDS:
         raise ValueError(f"kind must be one of {KINDS}, got {kind!r}")

@@ -16,11 +16,11 @@ from personahub_assets.assets.synthesis import synthetic_data
 from personahub_assets.assets.verification import math_verification
 from personahub_assets.automation import JOBS, SCHEDULES, SENSORS
 from personahub_assets.cluster import executor_from_env
+from personahub_assets.hub_jobs import HUB_JOBS
 from personahub_assets.maintenance import warehouse_maintenance, warehouse_maintenance_schedule
 from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
-from personahub_assets.retract import HUB_JOBS
 from personahub_assets.settings import SETTINGS, Settings
 
 ASSETS = [web_documents, text_personas, relation_personas, imported_personas, persona_hub,

@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from personahub_assets.lib.quality import QUALITY_COLUMNS
+from personahub_assets.lib.quality.quality import QUALITY_COLUMNS
 
 
 def quality_summary(warehouse: Any, exports_dir: Path) -> str:

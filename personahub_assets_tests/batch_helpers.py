@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from personahub_assets.automation import register_incoming, register_source
-from personahub_assets.lib.batching import DOCUMENTS, BatchSpec, FilePart
+from personahub_assets.lib.ingest.batching import DOCUMENTS, BatchSpec, FilePart
 from personahub_assets.partitions import BATCHES
 from personahub_assets.resources.warehouse import WarehouseResource
 

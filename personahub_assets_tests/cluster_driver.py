@@ -21,9 +21,9 @@ from dagster import AssetKey, DagsterEventType, DagsterInstance, MultiPartitionK
 from dagster._core.definitions.reconstruct import ReconstructableRepository
 
 from personahub_assets.automation import register_incoming
+from personahub_assets.cli.update import sync_partitions
 from personahub_assets.definitions import build_resources, defs
 from personahub_assets.settings import SETTINGS
-from personahub_assets.update import sync_partitions
 
 INGEST = ["web_documents", "text_personas"]
 

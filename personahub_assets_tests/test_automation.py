@@ -150,9 +150,9 @@ def test_the_code_location_loads_with_every_job():
 
 
 def test_report_shows_latest_result_per_check_and_partition(tmp_path):
-    from personahub_assets.lib.ids import persona_id
-    from personahub_assets.lib.tables import to_arrow
-    from personahub_assets.report import format_report, latest_check_results, write_html_report
+    from personahub_assets.cli.report import format_report, latest_check_results, write_html_report
+    from personahub_assets.lib.common.ids import persona_id
+    from personahub_assets.lib.common.tables import to_arrow
     from personahub_assets_tests.servers import FaultServer
 
     resources = _resources(tmp_path)

@@ -8,8 +8,8 @@ import pytest
 from dagster import instance_for_test, materialize
 
 from personahub_assets.definitions import ASSETS
-from personahub_assets.lib.cleaning import normalize_whitespace
-from personahub_assets.lib.validation import echoes_instruction
+from personahub_assets.lib.ingest.cleaning import normalize_whitespace
+from personahub_assets.lib.personas.validation import echoes_instruction
 from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource

@@ -8,7 +8,7 @@ from dagster import instance_for_test, materialize
 
 from personahub_assets.automation import register_incoming, register_source
 from personahub_assets.definitions import ASSETS
-from personahub_assets.lib.batching import (
+from personahub_assets.lib.ingest.batching import (
     DOCUMENTS,
     PERSONAS,
     BatchSpec,

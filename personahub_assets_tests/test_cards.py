@@ -6,7 +6,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from personahub_assets.lib.cards import (
+from personahub_assets.lib.export.cards import (
     DATA_FILES,
     CardFacts,
     front_matter,

@@ -29,7 +29,7 @@ from personahub_assets.cluster import (
     GPU_QUEUE,
     executor_from_env,
 )
-from personahub_assets.lib.tables import TABLES, to_arrow
+from personahub_assets.lib.common.tables import TABLES, to_arrow
 from personahub_assets_tests.cluster_servers import PG_USER, postgres_server
 
 pytest.importorskip("psycopg2", reason="the 'cluster' extra is not installed")
@@ -320,7 +320,7 @@ def test_deploy_files_hold_no_secret_and_keep_the_webserver_private():
 # --- 4. the shared response cache ------------------------------------------------------------
 
 def _cache_worker(catalog: str, base_url: str, folder: str, prompts: list[str], out) -> None:
-    from personahub_assets.lib.generation import GenerationRequest
+    from personahub_assets.lib.synthesis.generation import GenerationRequest
     from personahub_assets.resources.llm import LLMResource
 
     llm = LLMResource(backend="openai", base_url=base_url, model="fault", cache_catalog=catalog,
@@ -333,7 +333,7 @@ def _cache_worker(catalog: str, base_url: str, folder: str, prompts: list[str], 
 def test_workers_share_one_response_cache_keyed_as_the_local_one(pg, tmp_path):
     """Two worker processes, each in its own folder: the second repeats none of the first's
     calls, and both get the same texts; nothing is written to a local cache file."""
-    from personahub_assets.lib.generation import GenerationRequest
+    from personahub_assets.lib.synthesis.generation import GenerationRequest
     from personahub_assets_tests.servers import FaultServer
 
     catalog = pg.create_database("cache_" + uuid.uuid4().hex[:8])
@@ -678,9 +678,9 @@ def test_pools_get_their_limits_before_the_first_runs_claim_slots(pg, tmp_path, 
     from dagster import DagsterInstance
 
     from personahub_assets.automation import register_incoming
+    from personahub_assets.cli.update import sync_partitions
     from personahub_assets.cluster import HUB_POOL, POOL_LIMITS
     from personahub_assets.definitions import defs
-    from personahub_assets.update import sync_partitions
 
     pools = {p for ad in defs.resolve_asset_graph().assets_defs for p in ad.node_def.pools or ()}
     assert pools == set(POOL_LIMITS)  # every pool a step claims is written up front

@@ -16,8 +16,8 @@ import pytest
 from dagster import AssetKey, DagsterEventType, DagsterInstance, DagsterRunStatus
 
 from personahub_assets.automation import register_source
-from personahub_assets.lib.batching import PERSONAS
-from personahub_assets.lib.tables import TABLES
+from personahub_assets.lib.common.tables import TABLES
+from personahub_assets.lib.ingest.batching import PERSONAS
 from personahub_assets.partitions import BATCHES
 from personahub_assets.resources.warehouse import WarehouseResource
 

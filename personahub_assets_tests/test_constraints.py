@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from personahub_assets.lib.constraints import (
+from personahub_assets.lib.synthesis.constraints import (
     INCOMPATIBLE,
     KINDS,
     check,

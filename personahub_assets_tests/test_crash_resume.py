@@ -12,8 +12,8 @@ import pytest
 from dagster import MultiPartitionKey, instance_for_test, materialize
 
 from personahub_assets.definitions import ASSETS
-from personahub_assets.lib.ids import persona_id
-from personahub_assets.lib.tables import to_arrow
+from personahub_assets.lib.common.ids import persona_id
+from personahub_assets.lib.common.tables import to_arrow
 from personahub_assets.resources.duckdb_session import locked_connection
 from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource

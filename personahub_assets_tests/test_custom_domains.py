@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from personahub_assets.lib.validation import validate_sample
+from personahub_assets.lib.personas.validation import validate_sample
 from personahub_assets.prompts.custom import TemplateFileError, load_domains, parse_domain
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -64,8 +64,8 @@ CHILD = textwrap.dedent("""
     import json, sys
     from dagster import MultiPartitionKey, instance_for_test, materialize
     from personahub_assets.definitions import ASSETS
-    from personahub_assets.lib.ids import persona_id
-    from personahub_assets.lib.tables import to_arrow
+    from personahub_assets.lib.common.ids import persona_id
+    from personahub_assets.lib.common.tables import to_arrow
     from personahub_assets.partitions import domain_partitions
     from personahub_assets.resources.embeddings import EmbeddingsResource
     from personahub_assets.resources.llm import LLMResource

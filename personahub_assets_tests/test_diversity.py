@@ -1,7 +1,8 @@
 import numpy as np
 import pytest
 
-from personahub_assets.lib.diversity import (
+from personahub_assets.lib.curation.embeddings import normalize
+from personahub_assets.lib.quality.diversity import (
     distinct_n,
     diversity_metadata,
     embedding_metadata,
@@ -9,7 +10,6 @@ from personahub_assets.lib.diversity import (
     mean_pairwise_jaccard,
     near_duplicate_rate,
 )
-from personahub_assets.lib.embeddings import normalize
 
 
 def test_distinct_n():
@@ -45,7 +45,7 @@ def test_mean_pairwise_cosine_matches_the_full_matrix():
 
 @pytest.mark.model
 def test_embedding_spread_separates_alike_from_varied_outputs():
-    from personahub_assets.lib.embeddings import StaticEncoder
+    from personahub_assets.lib.curation.embeddings import StaticEncoder
 
     encoder = StaticEncoder()
     personas = ["A nurse in Oslo who works night shifts.", "A welder in Perth who builds boats.",

@@ -19,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from personahub_assets.lib.embeddings import (
+from personahub_assets.lib.curation.embeddings import (
     EmbeddingDuplicate,
     EmbeddingsAPIError,
     MiniLMEncoder,

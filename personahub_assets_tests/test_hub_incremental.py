@@ -1,4 +1,5 @@
-"""The incremental hub (lib/hub.py): batch by batch == one pass == rebuild, and retraction."""
+"""The incremental hub (lib/curation/hub.py): batch by batch == one pass == rebuild, and
+retraction."""
 
 from __future__ import annotations
 
@@ -13,12 +14,12 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from personahub_assets.lib import hub
-from personahub_assets.lib.embeddings import normalize
-from personahub_assets.lib.ids import persona_id
-from personahub_assets.lib.minhash import near_duplicates
-from personahub_assets.lib.tables import to_arrow
-from personahub_assets.lib.validation import hub_filter_reason
+from personahub_assets.lib.common.ids import persona_id
+from personahub_assets.lib.common.tables import to_arrow
+from personahub_assets.lib.curation import hub
+from personahub_assets.lib.curation.embeddings import normalize
+from personahub_assets.lib.curation.minhash import near_duplicates
+from personahub_assets.lib.personas.validation import hub_filter_reason
 from personahub_assets.resources.warehouse import WarehouseResource
 
 ROLES = ["teacher", "nurse", "welder", "historian", "chemist", "farmer", "pilot", "baker",
@@ -293,10 +294,10 @@ def test_asset_curates_in_sequence_order_and_retraction_reaches_dagster(tmp_path
     from dagster import DagsterInstance, materialize
 
     from personahub_assets.definitions import ASSETS
+    from personahub_assets.hub_jobs import retract
     from personahub_assets.partitions import BATCHES
     from personahub_assets.resources.embeddings import EmbeddingsResource
     from personahub_assets.resources.llm import LLMResource
-    from personahub_assets.retract import retract
     from personahub_assets_tests.batch_helpers import empty_batch
 
     wh = WarehouseResource(path=str(tmp_path / "w.duckdb"))

@@ -1,4 +1,10 @@
-from personahub_assets.lib.ids import batch_key, doc_id, normalize_text, persona_id, sample_id
+from personahub_assets.lib.common.ids import (
+    batch_key,
+    doc_id,
+    normalize_text,
+    persona_id,
+    sample_id,
+)
 
 
 def test_persona_id_ignores_case_spacing_and_edge_punctuation():

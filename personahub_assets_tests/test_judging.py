@@ -1,6 +1,6 @@
 """The judge's verdict parsing, planted bad samples and the separation figures."""
 
-from personahub_assets.lib.judging import (
+from personahub_assets.lib.quality.judging import (
     PLANTED_KINDS,
     auc,
     judge_sample_text,

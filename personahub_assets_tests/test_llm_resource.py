@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from personahub_assets.lib.generation import summarize
+from personahub_assets.lib.synthesis.generation import summarize
 from personahub_assets.prompts import SYNTHESIS_TEMPLATES, persona_to_persona
 from personahub_assets.resources.llm import LLMResource
 

@@ -5,8 +5,8 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from personahub_assets.lib import minhash
-from personahub_assets.lib.minhash import (
+from personahub_assets.lib.curation import minhash
+from personahub_assets.lib.curation.minhash import (
     MinHasher,
     TokenSets,
     band_keys,

@@ -13,17 +13,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from personahub_assets.lib.embeddings import (
+from personahub_assets.lib.common.ids import persona_id
+from personahub_assets.lib.curation.embeddings import (
     StaticEncoder,
     embedding_near_duplicates,
     embedding_near_duplicates_where_seen,
     encoder_coverage,
     script_coverage,
 )
-from personahub_assets.lib.ids import persona_id
-from personahub_assets.lib.language import persona_language, word_units
-from personahub_assets.lib.minhash import near_duplicates
-from personahub_assets.lib.validation import (
+from personahub_assets.lib.curation.minhash import near_duplicates
+from personahub_assets.lib.ingest.language import persona_language, word_units
+from personahub_assets.lib.personas.validation import (
     hub_filter_reason,
     is_not_a_persona,
     is_refusal,
@@ -278,7 +278,7 @@ def test_released_xpersona_profiles_are_not_merged_across_or_within_languages(en
 
 
 def test_drop_rates_by_language():
-    from personahub_assets.lib.language import drop_rates_by_language
+    from personahub_assets.lib.ingest.language import drop_rates_by_language
 
     rates = drop_rates_by_language(["en", "zh", "en", "ru", "en"], [True, False, True, True,
                                                                     False])

@@ -8,9 +8,9 @@ import time
 
 import pytest
 
-from personahub_assets.lib.generation import GenerationRequest
-from personahub_assets.lib.openai_calls import AdaptiveLimit
-from personahub_assets.lib.validation import validate_sample
+from personahub_assets.lib.common.openai_calls import AdaptiveLimit
+from personahub_assets.lib.personas.validation import validate_sample
+from personahub_assets.lib.synthesis.generation import GenerationRequest
 from personahub_assets.prompts import DOMAIN_RULES, SYNTHESIS_TEMPLATES, persona_to_persona
 from personahub_assets.resources.backends.llamacpp import packaged_model_path
 from personahub_assets.resources.backends.openai_compat import RateLimiter, RetryPolicy

@@ -2,7 +2,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from personahub_assets.lib.pii import find_pii, redact
+from personahub_assets.lib.personas.pii import find_pii, redact
 
 
 @pytest.mark.parametrize(
@@ -42,6 +42,6 @@ def test_redact():
 @given(st.text(alphabet=st.sampled_from(list("ab .@-+()/:wWcomrgnetiuk0123456789_")),
                max_size=60))
 def test_quick_rejection_never_changes_the_answer(text):
-    from personahub_assets.lib.pii import _scan
+    from personahub_assets.lib.personas.pii import _scan
 
     assert find_pii(text) == _scan(text)

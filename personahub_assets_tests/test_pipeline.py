@@ -9,7 +9,7 @@ from dagster import DagsterInstance, MultiPartitionKey, materialize
 from datasets import load_dataset
 
 from personahub_assets.definitions import ASSETS
-from personahub_assets.lib.tables import TABLES
+from personahub_assets.lib.common.tables import TABLES
 from personahub_assets.prompts import DOMAINS
 from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource

@@ -19,7 +19,7 @@ from dagster import (
 )
 from markdown_it import MarkdownIt
 
-from personahub_assets.lib import plots
+from personahub_assets.lib.export import plots
 
 NS = "{http://www.w3.org/2000/svg}"
 NASTY = 'code <cpp> & "py" \'q\''

@@ -99,7 +99,7 @@ def test_json_templates_stop_where_the_few_shot_format_ends():
 
 
 def test_leading_json_value_and_dropped_tail():
-    from personahub_assets.lib.generation import parse_leading_json
+    from personahub_assets.lib.synthesis.generation import parse_leading_json
 
     text = '{"a": 1}\n\nGame world: more'
     assert parse_leading_json(text) == ({"a": 1}, '{"a": 1}', len("Game world: more"))

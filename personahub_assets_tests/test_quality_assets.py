@@ -8,8 +8,8 @@ from dagster import DagsterInstance, MultiPartitionKey, materialize
 
 from personahub_assets.assets.selection import PersonaSelection, select_for_synthesis
 from personahub_assets.definitions import ASSETS
-from personahub_assets.lib.cards import read_front_matter
-from personahub_assets.lib.tables import to_arrow
+from personahub_assets.lib.common.tables import to_arrow
+from personahub_assets.lib.export.cards import read_front_matter
 from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource

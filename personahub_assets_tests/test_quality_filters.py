@@ -6,7 +6,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from personahub_assets.lib.quality import (
+from personahub_assets.lib.ingest.sources import SourceRecord, read_records
+from personahub_assets.lib.quality.quality import (
     BELOW_MIN_SCORE,
     NOT_JUDGED,
     domain_columns,
@@ -14,7 +15,6 @@ from personahub_assets.lib.quality import (
     export_fields,
     split_for_export,
 )
-from personahub_assets.lib.sources import SourceRecord, read_records
 
 ROWS = [
     {"id": 1, "safety_flag": False, "judge_score": 5},

@@ -15,8 +15,8 @@ import pytest
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from personahub_assets.lib.cleaning import CleaningConfig, clean_batch, clean_document
-from personahub_assets.lib.sources import SourceRecord, SourceRejection, read_records
+from personahub_assets.lib.ingest.cleaning import CleaningConfig, clean_batch, clean_document
+from personahub_assets.lib.ingest.sources import SourceRecord, SourceRejection, read_records
 
 PARAGRAPH = ("The harbour committee met on Tuesday to discuss the new ferry timetable, which "
              "adds an early crossing for workers and a late one for the theatre crowd. ")

@@ -13,8 +13,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from personahub_assets.automation import register_source
-from personahub_assets.lib.faults import ENV
-from personahub_assets.lib.tables import TABLES
+from personahub_assets.lib.common.faults import ENV
+from personahub_assets.lib.common.tables import TABLES
 from personahub_assets.resources.warehouse import WarehouseResource
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from personahub_assets.lib.safety import (
+from personahub_assets.lib.quality.safety import (
     JUDGE_FLAGGED,
     OFFENSIVE_LANGUAGE,
     offensive_scores,

@@ -5,9 +5,9 @@ import json
 from dagster import EnvVar, MultiPartitionKey, instance_for_test, materialize
 
 from personahub_assets.definitions import ASSETS
-from personahub_assets.lib.generation import GenerationRequest
-from personahub_assets.lib.ids import persona_id
-from personahub_assets.lib.tables import TABLES, to_arrow
+from personahub_assets.lib.common.ids import persona_id
+from personahub_assets.lib.common.tables import TABLES, to_arrow
+from personahub_assets.lib.synthesis.generation import GenerationRequest
 from personahub_assets.resources.duckdb_session import locked_connection
 from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource

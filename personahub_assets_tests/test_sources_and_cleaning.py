@@ -5,8 +5,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 
-from personahub_assets.lib.cleaning import CleaningConfig, clean_document, normalize_whitespace
-from personahub_assets.lib.sources import SourceRecord, SourceRejection, read_records
+from personahub_assets.lib.ingest.cleaning import (
+    CleaningConfig,
+    clean_document,
+    normalize_whitespace,
+)
+from personahub_assets.lib.ingest.sources import SourceRecord, SourceRejection, read_records
 
 GOOD = "A long enough document about growing tomatoes in a cold frame. " * 5
 
@@ -182,7 +186,7 @@ def test_slices_of_a_file_read_every_record_once(tmp_path, suffix):
     import csv
     import gzip
 
-    from personahub_assets.lib.batching import count_records, slice_file
+    from personahub_assets.lib.ingest.batching import count_records, slice_file
 
     rows = [{"url": f"u{i}", "text": f"{GOOD} Line {i},\nwith a comma and a newline."}
             for i in range(7)]

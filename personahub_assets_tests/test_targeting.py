@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from personahub_assets.lib.attributes import (
+from personahub_assets.lib.personas.attributes import (
     DOMAINS,
     domain_from_text,
     dominant_share,
@@ -13,7 +13,7 @@ from personahub_assets.lib.attributes import (
     normalize_model_attributes,
     occupation_from_text,
 )
-from personahub_assets.lib.targeting import NO_ATTRIBUTES, PersonaFilter, select_personas
+from personahub_assets.lib.synthesis.targeting import NO_ATTRIBUTES, PersonaFilter, select_personas
 
 PERSONAS = [{"persona_id": f"p{i}", "persona": f"persona {i}"} for i in range(8)]
 ATTRS = {

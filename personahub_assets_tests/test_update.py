@@ -7,14 +7,14 @@ import pytest
 from dagster import AssetKey, instance_for_test
 
 from personahub_assets.automation import materialized_partitions, register_source
+from personahub_assets.cli.update import run_update
 from personahub_assets.definitions import ASSETS
-from personahub_assets.lib.tables import TABLES
+from personahub_assets.lib.common.tables import TABLES
 from personahub_assets.prompts import DOMAINS
 from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
 from personahub_assets.settings import SETTINGS
-from personahub_assets.update import run_update
 from personahub_assets_tests.batch_helpers import add_partitions
 
 SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "web_documents.jsonl"

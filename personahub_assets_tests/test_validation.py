@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from personahub_assets.lib.validation import (
+from personahub_assets.lib.personas.validation import (
     BUILTIN_RULES,
     DomainRules,
     copies_source,

@@ -6,8 +6,8 @@ import pytest
 from dagster import instance_for_test, materialize
 
 from personahub_assets.definitions import ASSETS
-from personahub_assets.lib.math_answers import extract_answer, majority, normalize_answer
-from personahub_assets.lib.tables import to_arrow
+from personahub_assets.lib.common.tables import to_arrow
+from personahub_assets.lib.synthesis.math_answers import extract_answer, majority, normalize_answer
 from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource

@@ -17,8 +17,8 @@ import pytest
 from warcio.statusandheaders import StatusAndHeaders
 from warcio.warcwriter import WARCWriter
 
-from personahub_assets.lib.file_accounting import FileTally, accounting_problems, file_rows
-from personahub_assets.lib.sources import SourceRecord, SourceRejection, read_records
+from personahub_assets.lib.ingest.file_accounting import FileTally, accounting_problems, file_rows
+from personahub_assets.lib.ingest.sources import SourceRecord, SourceRejection, read_records
 
 PUBLIC = Path(__file__).parent / "data" / "warc"
 TEXT = ("The harbour committee met on Tuesday to discuss the new ferry timetable, which adds "

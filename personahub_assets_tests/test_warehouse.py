@@ -3,7 +3,7 @@ import multiprocessing as mp
 import pyarrow as pa
 import pytest
 
-from personahub_assets.lib.tables import TABLES, to_arrow
+from personahub_assets.lib.common.tables import TABLES, to_arrow
 from personahub_assets.resources.warehouse import (
     ConcurrentChangeError,
     QueryRows,

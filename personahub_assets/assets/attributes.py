@@ -15,18 +15,19 @@ from dagster import (
 )
 from pydantic import Field
 
+from personahub_assets import previews
 from personahub_assets.automation import batch_condition
-from personahub_assets.lib import plots, previews
-from personahub_assets.lib.attributes import (
+from personahub_assets.lib.common.tables import to_arrow
+from personahub_assets.lib.export import plots
+from personahub_assets.lib.ingest.cleaning import detect_language
+from personahub_assets.lib.personas.attributes import (
     DOMAINS,
     dominant_share,
     import_attributes,
     normalize_model_attributes,
     rule_attributes,
 )
-from personahub_assets.lib.cleaning import detect_language
-from personahub_assets.lib.generation import provenance, seed_for, summarize
-from personahub_assets.lib.tables import to_arrow
+from personahub_assets.lib.synthesis.generation import provenance, seed_for, summarize
 from personahub_assets.partitions import batch_partitions
 from personahub_assets.prompts import persona_attributes as prompt
 from personahub_assets.resources.llm import LLMResource
@@ -68,7 +69,7 @@ def persona_attributes(
     context: AssetExecutionContext, config: AttributesConfig,
     warehouse: WarehouseResource, llm: LLMResource,
 ) -> MaterializeResult:
-    """``occupation``, ``domain`` (a fixed taxonomy: see lib/attributes.py), ``expertise``
+    """``occupation``, ``domain`` (a fixed taxonomy: see lib/personas/attributes.py), ``expertise``
     (novice, intermediate, expert) and ``language`` (ISO 639-1) for each hub persona, keyed by
     persona_id. Imported personas keep the fields their source has (PersonaHub's elite
     domains included); the others get one cheap structured-output call, with keyword rules as

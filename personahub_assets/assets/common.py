@@ -7,8 +7,8 @@ from typing import Any
 import pyarrow as pa
 from dagster import AssetExecutionContext, TableColumn, TableSchema
 
-from personahub_assets.lib.batching import BatchSpec
-from personahub_assets.lib.tables import TABLES
+from personahub_assets.lib.common.tables import TABLES
+from personahub_assets.lib.ingest.batching import BatchSpec
 from personahub_assets.resources.warehouse import WarehouseResource
 
 _TYPE_NAMES = {pa.string(): "string", pa.int32(): "int", pa.int64(): "bigint",

@@ -1,5 +1,5 @@
 """Curation: personas -> the deduplicated ``persona_hub``, one batch at a time, in sequence
-order, against the hub's persisted dedup state (``personahub_assets.lib.hub``).
+order, against the hub's persisted dedup state (``personahub_assets.lib.curation.hub``).
 
 Stages, each logged per dropped persona in ``persona_dedup_log``: filters (length, PII-only,
 refusals, boilerplate, not a persona), exact duplicates, MinHash near-duplicates (Jaccard on
@@ -21,12 +21,14 @@ from dagster import (
 )
 from pydantic import Field
 
+from personahub_assets import previews
 from personahub_assets.assets.common import table_metadata
 from personahub_assets.automation import batch_condition, materialized_partitions
 from personahub_assets.cluster import HUB_POOL
-from personahub_assets.lib import hub, plots, previews
-from personahub_assets.lib.minhash import band_recall
-from personahub_assets.lib.pii_audit import audit_pii
+from personahub_assets.lib.curation import hub
+from personahub_assets.lib.curation.minhash import band_recall
+from personahub_assets.lib.export import plots
+from personahub_assets.lib.personas.pii_audit import audit_pii
 from personahub_assets.partitions import batch_partitions
 from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.warehouse import WarehouseResource

@@ -18,10 +18,11 @@ from dagster import (
 )
 from pydantic import Field
 
+from personahub_assets import previews
 from personahub_assets.automation import batch_condition
-from personahub_assets.lib import previews
-from personahub_assets.lib.cards import gather_facts, read_exported, render_card, write_card
-from personahub_assets.lib.export import (
+from personahub_assets.lib.common.tables import TABLES
+from personahub_assets.lib.export.cards import gather_facts, read_exported, render_card, write_card
+from personahub_assets.lib.export.export import (
     count_jsonl,
     push_to_hub,
     release_rows,
@@ -29,14 +30,13 @@ from personahub_assets.lib.export import (
     remove_dataset_files,
     write_dataset,
 )
-from personahub_assets.lib.quality import (
+from personahub_assets.lib.quality.quality import (
     EXPORT_COLUMNS,
     EXPORT_JOINS,
     domain_columns,
     export_fields,
     split_for_export,
 )
-from personahub_assets.lib.tables import TABLES
 from personahub_assets.partitions import batch_partitions
 from personahub_assets.prompts import DOMAINS, SYNTHESIS_TEMPLATES
 from personahub_assets.resources.warehouse import WarehouseResource

@@ -15,15 +15,15 @@ from dagster import (
 )
 from pydantic import Field
 
+from personahub_assets import previews
 from personahub_assets.assets.common import batch_of, table_metadata
 from personahub_assets.automation import batch_condition
-from personahub_assets.lib import previews
-from personahub_assets.lib.batching import PERSONAS
-from personahub_assets.lib.ids import persona_id
-from personahub_assets.lib.language import persona_language
-from personahub_assets.lib.sources import SourceRejection, read_records
-from personahub_assets.lib.tables import to_arrow
-from personahub_assets.lib.validation import validate_persona
+from personahub_assets.lib.common.ids import persona_id
+from personahub_assets.lib.common.tables import to_arrow
+from personahub_assets.lib.ingest.batching import PERSONAS
+from personahub_assets.lib.ingest.language import persona_language
+from personahub_assets.lib.ingest.sources import SourceRejection, read_records
+from personahub_assets.lib.personas.validation import validate_persona
 from personahub_assets.partitions import batch_partitions
 from personahub_assets.resources.warehouse import WarehouseResource
 

@@ -16,19 +16,20 @@ from dagster import (
 )
 from pydantic import Field
 
+from personahub_assets import previews
 from personahub_assets.assets.common import batch_of, table_metadata
 from personahub_assets.automation import batch_condition
-from personahub_assets.lib import previews
-from personahub_assets.lib.batching import DOCUMENTS
-from personahub_assets.lib.cleaning import MAX_RAW_CHARS, CleaningConfig, clean_batch
-from personahub_assets.lib.file_accounting import (
+from personahub_assets.lib.common.tables import to_arrow
+from personahub_assets.lib.ingest.batching import DOCUMENTS
+from personahub_assets.lib.ingest.cleaning import MAX_RAW_CHARS, CleaningConfig, clean_batch
+from personahub_assets.lib.ingest.file_accounting import (
     FileTally,
     accounting_problems,
     file_rows,
     skipped_by_reason,
     stored_accounting,
 )
-from personahub_assets.lib.sources import (
+from personahub_assets.lib.ingest.sources import (
     PREVIEW_CHARS,
     SUPPORTED_SUFFIXES,
     SourceRecord,
@@ -37,7 +38,6 @@ from personahub_assets.lib.sources import (
     source_name,
     suffix_of,
 )
-from personahub_assets.lib.tables import to_arrow
 from personahub_assets.partitions import batch_partitions
 from personahub_assets.resources.warehouse import WarehouseResource
 

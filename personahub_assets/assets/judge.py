@@ -18,12 +18,13 @@ from dagster import (
 )
 from pydantic import Field
 
+from personahub_assets import previews
 from personahub_assets.automation import batch_condition
-from personahub_assets.lib import plots, previews
-from personahub_assets.lib.generation import provenance, seed_for, summarize
-from personahub_assets.lib.judging import judge_sample_text, read_verdict
-from personahub_assets.lib.safety import screen
-from personahub_assets.lib.tables import to_arrow
+from personahub_assets.lib.common.tables import to_arrow
+from personahub_assets.lib.export import plots
+from personahub_assets.lib.quality.judging import judge_sample_text, read_verdict
+from personahub_assets.lib.quality.safety import screen
+from personahub_assets.lib.synthesis.generation import provenance, seed_for, summarize
 from personahub_assets.partitions import domain_batch_partitions
 from personahub_assets.prompts import judge
 from personahub_assets.resources.llm import LLMResource

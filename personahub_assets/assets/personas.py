@@ -14,15 +14,15 @@ from dagster import (
 )
 from pydantic import Field
 
+from personahub_assets import previews
 from personahub_assets.assets.common import table_metadata
 from personahub_assets.automation import batch_condition
 from personahub_assets.cluster import GPU_POOL, MODEL_STEP_TAGS
-from personahub_assets.lib import previews
-from personahub_assets.lib.generation import provenance, seed_for, summarize
-from personahub_assets.lib.ids import persona_id
-from personahub_assets.lib.language import persona_language
-from personahub_assets.lib.tables import to_arrow
-from personahub_assets.lib.validation import validate_persona
+from personahub_assets.lib.common.ids import persona_id
+from personahub_assets.lib.common.tables import to_arrow
+from personahub_assets.lib.ingest.language import persona_language
+from personahub_assets.lib.personas.validation import validate_persona
+from personahub_assets.lib.synthesis.generation import provenance, seed_for, summarize
 from personahub_assets.partitions import batch_partitions
 from personahub_assets.prompts import persona_to_persona, text_to_persona
 from personahub_assets.resources.llm import LLMResource

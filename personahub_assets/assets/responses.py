@@ -16,11 +16,11 @@ from dagster import (
 )
 from pydantic import Field
 
+from personahub_assets import previews
 from personahub_assets.automation import batch_condition
-from personahub_assets.lib import previews
-from personahub_assets.lib.constraints import draw_constraints, instruction_text, verify
-from personahub_assets.lib.generation import provenance, seed_for, summarize
-from personahub_assets.lib.tables import to_arrow
+from personahub_assets.lib.common.tables import to_arrow
+from personahub_assets.lib.synthesis.constraints import draw_constraints, instruction_text, verify
+from personahub_assets.lib.synthesis.generation import provenance, seed_for, summarize
 from personahub_assets.partitions import batch_partitions
 from personahub_assets.prompts import response
 from personahub_assets.resources.llm import LLMResource

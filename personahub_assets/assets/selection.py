@@ -6,7 +6,7 @@ from typing import Any
 from dagster import Config
 from pydantic import Field
 
-from personahub_assets.lib.targeting import PersonaFilter, select_personas
+from personahub_assets.lib.synthesis.targeting import PersonaFilter, select_personas
 from personahub_assets.resources.warehouse import WarehouseResource
 
 

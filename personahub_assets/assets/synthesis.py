@@ -18,16 +18,17 @@ from dagster import (
 )
 from pydantic import Field
 
+from personahub_assets import previews
 from personahub_assets.assets.common import table_metadata
 from personahub_assets.assets.selection import PersonaSelection, select_for_synthesis
 from personahub_assets.automation import batch_condition
 from personahub_assets.cluster import GPU_POOL, MODEL_STEP_TAGS
-from personahub_assets.lib import plots, previews
-from personahub_assets.lib.diversity import diversity_metadata, embedding_metadata
-from personahub_assets.lib.generation import provenance, seed_for
-from personahub_assets.lib.ids import sample_id
-from personahub_assets.lib.tables import to_arrow
-from personahub_assets.lib.validation import validate_sample
+from personahub_assets.lib.common.ids import sample_id
+from personahub_assets.lib.common.tables import to_arrow
+from personahub_assets.lib.export import plots
+from personahub_assets.lib.personas.validation import validate_sample
+from personahub_assets.lib.quality.diversity import diversity_metadata, embedding_metadata
+from personahub_assets.lib.synthesis.generation import provenance, seed_for
 from personahub_assets.partitions import domain_batch_partitions
 from personahub_assets.prompts import DOMAIN_RULES, MODES, SYNTHESIS_TEMPLATES, npc
 from personahub_assets.resources.embeddings import EmbeddingsResource

@@ -15,13 +15,13 @@ from dagster import (
 )
 from pydantic import Field
 
+from personahub_assets import previews
 from personahub_assets.assets.common import table_metadata
 from personahub_assets.automation import batch_condition
 from personahub_assets.cluster import GPU_POOL, MODEL_STEP_TAGS
-from personahub_assets.lib import previews
-from personahub_assets.lib.generation import provenance, seed_for
-from personahub_assets.lib.math_answers import extract_answer, majority, normalize_answer
-from personahub_assets.lib.tables import to_arrow
+from personahub_assets.lib.common.tables import to_arrow
+from personahub_assets.lib.synthesis.generation import provenance, seed_for
+from personahub_assets.lib.synthesis.math_answers import extract_answer, majority, normalize_answer
 from personahub_assets.partitions import batch_partitions
 from personahub_assets.prompts import math_solution
 from personahub_assets.resources.llm import LLMResource

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from personahub_assets.lib.validation import BUILTIN_RULES, DomainRules
+from personahub_assets.lib.personas.validation import BUILTIN_RULES, DomainRules
 from personahub_assets.prompts import instruction, knowledge, math, npc, reasoning, tool
 from personahub_assets.prompts.base import MODES, Template
 from personahub_assets.prompts.custom import load_domains

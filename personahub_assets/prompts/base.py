@@ -7,7 +7,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from personahub_assets.lib.generation import GenerationRequest
+from personahub_assets.lib.synthesis.generation import GenerationRequest
 
 MODES = ("zero_shot", "few_shot", "persona_few_shot")
 _TAG = re.compile(r"</?\s*document\s*>", re.IGNORECASE)

@@ -26,7 +26,7 @@ from typing import Any
 
 import yaml
 
-from personahub_assets.lib.validation import DomainRules
+from personahub_assets.lib.personas.validation import DomainRules
 from personahub_assets.prompts.base import Template
 
 _DOMAIN = re.compile(r"^[a-z][a-z0-9_]{1,31}$")

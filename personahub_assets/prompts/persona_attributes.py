@@ -2,7 +2,7 @@
 
 import json
 
-from personahub_assets.lib.attributes import DOMAINS, EXPERTISE
+from personahub_assets.lib.personas.attributes import DOMAINS, EXPERTISE
 from personahub_assets.prompts.base import Template
 
 SCHEMA = {

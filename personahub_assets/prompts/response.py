@@ -1,6 +1,6 @@
 """Instruction responses: the assistant's answer to a request that carries constraints."""
 
-from personahub_assets.lib.constraints import KINDS, instruction_text
+from personahub_assets.lib.synthesis.constraints import KINDS, instruction_text
 from personahub_assets.prompts.base import Template
 
 

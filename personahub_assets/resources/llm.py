@@ -11,7 +11,7 @@ from typing import Any
 from dagster import ConfigurableResource
 from pydantic import Field, PrivateAttr
 
-from personahub_assets.lib.generation import (
+from personahub_assets.lib.synthesis.generation import (
     GenerationRequest,
     GenerationResult,
     parse_leading_json,

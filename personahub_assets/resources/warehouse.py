@@ -18,11 +18,11 @@ import pyarrow as pa
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from personahub_assets.lib.batching import BatchSpec
-from personahub_assets.lib.faults import fault_point
-from personahub_assets.lib.retry import RetryPolicy
-from personahub_assets.lib.tables import TABLES, ddl
-from personahub_assets.lib.transactions import fetch_dicts, insert_arrow, rollback_if_open
+from personahub_assets.lib.common.faults import fault_point
+from personahub_assets.lib.common.retry import RetryPolicy
+from personahub_assets.lib.common.tables import TABLES, ddl
+from personahub_assets.lib.common.transactions import fetch_dicts, insert_arrow, rollback_if_open
+from personahub_assets.lib.ingest.batching import BatchSpec
 from personahub_assets.resources.duckdb_session import (
     LEDGER_LOCK_KEY,
     LakeTarget,

@@ -9,7 +9,7 @@ import threading
 import time
 from typing import Any
 
-from personahub_assets.lib.generation import GenerationRequest, GenerationResult
+from personahub_assets.lib.synthesis.generation import GenerationRequest, GenerationResult
 
 #: Sampling defaults of llama-cpp-python's high-level API, used by both llama.cpp paths.
 TOP_K, MIN_P = 40, 0.05

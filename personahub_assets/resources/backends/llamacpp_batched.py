@@ -27,7 +27,7 @@ from typing import Any
 import llama_cpp
 import numpy as np
 
-from personahub_assets.lib.generation import GenerationRequest, GenerationResult
+from personahub_assets.lib.synthesis.generation import GenerationRequest, GenerationResult
 from personahub_assets.resources.backends.llamacpp import MIN_P, TOP_K, json_gbnf
 
 _MIN_SHARED_PREFIX = 16

@@ -2,7 +2,7 @@
 
 Transport is the official ``openai`` client (``AsyncOpenAI``) with its retries off, so every
 429 reaches our one retry policy and the adaptive concurrency limit
-(:mod:`personahub_assets.lib.openai_calls`). Several base URLs make a pool of replicas.
+(:mod:`personahub_assets.lib.common.openai_calls`). Several base URLs make a pool of replicas.
 """
 
 from __future__ import annotations
@@ -12,8 +12,7 @@ import json
 import time
 from typing import Any
 
-from personahub_assets.lib.generation import GenerationRequest, GenerationResult
-from personahub_assets.lib.openai_calls import (
+from personahub_assets.lib.common.openai_calls import (
     AdaptiveLimit,
     CallFailed,
     CallStats,
@@ -22,7 +21,8 @@ from personahub_assets.lib.openai_calls import (
     call_with_retry,
     request_headers,
 )
-from personahub_assets.lib.retry import RetryPolicy
+from personahub_assets.lib.common.retry import RetryPolicy
+from personahub_assets.lib.synthesis.generation import GenerationRequest, GenerationResult
 
 __all__ = ["JSON_MODES", "OpenAICompatBackend", "RateLimiter", "RetryPolicy"]
 

@@ -11,7 +11,7 @@ import threading
 import time
 from typing import Any
 
-from personahub_assets.lib.generation import GenerationRequest, GenerationResult
+from personahub_assets.lib.synthesis.generation import GenerationRequest, GenerationResult
 
 _ENGINES: dict[tuple, Any] = {}
 _LOCK = threading.Lock()

@@ -53,7 +53,7 @@ def counts(values: Mapping[str, int], label: str = "reason"):
 
 def language_table(languages, kept):
     """Personas in, kept and the drop rate per language."""
-    from personahub_assets.lib.language import drop_rates_by_language
+    from personahub_assets.lib.ingest.language import drop_rates_by_language
 
     rows = [{"language": lang, **figures}
             for lang, figures in drop_rates_by_language(list(languages), list(kept)).items()]

@@ -7,7 +7,7 @@ import re
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from personahub_assets.lib.ids import stable_hash
+from personahub_assets.lib.common.ids import stable_hash
 
 
 @dataclass(frozen=True)

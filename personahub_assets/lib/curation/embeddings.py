@@ -61,7 +61,7 @@ from typing import Any, NamedTuple, Protocol, runtime_checkable
 
 import numpy as np
 
-from personahub_assets.lib.openai_calls import (
+from personahub_assets.lib.common.openai_calls import (
     AdaptiveLimit,
     CallFailed,
     CallStats,
@@ -69,7 +69,7 @@ from personahub_assets.lib.openai_calls import (
     call_with_retry,
     request_headers,
 )
-from personahub_assets.lib.retry import RetryPolicy
+from personahub_assets.lib.common.retry import RetryPolicy
 
 STATIC_MODEL_ENV = "PERSONAHUB_STATIC_MODEL_DIR"
 STATIC_MODEL_SUBDIR = Path("personahub-assets") / "models" / "minilm-static"
@@ -118,14 +118,14 @@ def _language_mask(texts: Sequence[str], languages: Sequence[str] | None) -> np.
     """1.0 for texts whose ``persona_language`` is among ``languages`` (all when None)."""
     if languages is None:
         return np.ones(len(texts), np.float32)
-    from personahub_assets.lib.language import persona_language
+    from personahub_assets.lib.ingest.language import persona_language
 
     allowed = set(languages)
     return np.array([persona_language(str(t)) in allowed for t in texts], np.float32)
 
 
 def _letter_scripts(text: str) -> list[str | None]:
-    from personahub_assets.lib.language import letter_script
+    from personahub_assets.lib.ingest.language import letter_script
 
     return [letter_script(ch) for ch in text]
 
@@ -450,7 +450,7 @@ class OpenAIEmbeddingsEncoder:
 
     Texts are sent in batches of ``batch_size``, up to ``max_concurrency`` batches at once,
     through the official ``openai`` client with its own retries off: timeouts, dropped
-    connections, 429 and 5xx answers are retried by :mod:`personahub_assets.lib.retry` (a
+    connections, 429 and 5xx answers are retried by :mod:`personahub_assets.lib.common.retry` (a
     ``Retry-After`` header wins) and 429s lower the concurrency (AIMD). Each response's
     ``data[].index`` puts the vectors back in input order.
 
@@ -963,7 +963,8 @@ def dedup_texts(texts: Sequence[str], encoder: Encoder | None = None,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m personahub_assets.lib.embeddings [--force] [DIR]``: distill the static model."""
+    """``python -m personahub_assets.lib.curation.embeddings [--force] [DIR]``: distill the
+    static model."""
     import argparse
 
     parser = argparse.ArgumentParser(description="Distill the static persona embedding model "

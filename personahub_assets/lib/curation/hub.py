@@ -11,7 +11,7 @@ Decision rule (the same whatever the split into batches): personas are visited i
 4. its embedding's cosine with an earlier hub persona reaches the threshold (``embedding``).
 
 The state that makes a batch cost what the batch costs, all warehouse tables keyed by batch
-(see :mod:`personahub_assets.lib.tables`): ``hub_members`` (every persona that passed the
+(see :mod:`personahub_assets.lib.common.tables`): ``hub_members`` (every persona that passed the
 filters, its place in the order and the stage that decided it), ``hub_band_keys`` (band keys
 of the MinHash survivors; a new batch's candidates come from a DuckDB join against them, then
 exact Jaccard), ``hub_vectors`` (embeddings of the hub personas), ``hub_index`` (IVF centroids,
@@ -38,7 +38,10 @@ import duckdb
 import numpy as np
 import pyarrow as pa
 
-from personahub_assets.lib.embeddings import (
+from personahub_assets.lib.common.faults import fault_point
+from personahub_assets.lib.common.tables import TABLES
+from personahub_assets.lib.common.transactions import fetch_dicts, insert_arrow, rollback_if_open
+from personahub_assets.lib.curation.embeddings import (
     DEFAULT_MIN_COVERAGE,
     Encoder,
     _ExactKept,
@@ -48,8 +51,7 @@ from personahub_assets.lib.embeddings import (
     encoder_coverage,
     normalize,
 )
-from personahub_assets.lib.faults import fault_point
-from personahub_assets.lib.minhash import (
+from personahub_assets.lib.curation.minhash import (
     MinHasher,
     SimilarPairs,
     TokenSets,
@@ -58,10 +60,8 @@ from personahub_assets.lib.minhash import (
     resolve_duplicates,
     similar_pairs,
 )
-from personahub_assets.lib.pii import redact
-from personahub_assets.lib.tables import TABLES
-from personahub_assets.lib.transactions import fetch_dicts, insert_arrow, rollback_if_open
-from personahub_assets.lib.validation import hub_filter_reason
+from personahub_assets.lib.personas.pii import redact
+from personahub_assets.lib.personas.validation import hub_filter_reason
 
 Session = Callable[[], AbstractContextManager[duckdb.DuckDBPyConnection]]
 
@@ -850,7 +850,7 @@ def consistent_sample(session: Session, target: int) -> list[tuple[str, str]]:
 def pairs_at_or_above(texts: Sequence[str], threshold: float) -> list[tuple[int, int, float]]:
     """Every pair of texts whose exact word-set Jaccard reaches ``threshold`` (all pairs,
     with only the size bound |small| >= t |large| to skip pairs that cannot)."""
-    from personahub_assets.lib.minhash import jaccard, word_set
+    from personahub_assets.lib.curation.minhash import jaccard, word_set
 
     sets = [word_set(t) for t in texts]
     order = sorted(range(len(sets)), key=lambda i: len(sets[i]))

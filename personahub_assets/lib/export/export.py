@@ -11,7 +11,7 @@ from typing import Any
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from personahub_assets.lib.faults import fault_point
+from personahub_assets.lib.common.faults import fault_point
 
 #: Columns of the PersonaHub release, in front of our own columns.
 RELEASE_FIELDS = ("input persona", "synthesized text", "description")

@@ -1,8 +1,8 @@
 """Calls to OpenAI-compatible servers through the official ``openai`` client.
 
 The client's own retries are off (``max_retries=0``): every failed attempt, 429s included,
-comes back here, where one policy (:mod:`personahub_assets.lib.retry`) decides whether and when
-to try again. Around it:
+comes back here, where one policy (:mod:`personahub_assets.lib.common.retry`) decides whether
+and when to try again. Around it:
 
 * :class:`RateLimiter`: requests- and tokens-per-minute caps over a sliding window;
 * :class:`AdaptiveLimit`: how many requests may be in flight, additive increase on success and
@@ -23,7 +23,7 @@ from typing import Any, TypeVar
 
 import openai
 
-from personahub_assets.lib.retry import RETRY_STATUS, RetryPolicy
+from personahub_assets.lib.common.retry import RETRY_STATUS, RetryPolicy
 
 T = TypeVar("T")
 

@@ -189,7 +189,7 @@ def gather_facts(
     """The facts of a domain's card: ``query(sql, params)`` reads the warehouse (fixed SQL,
     the domain as a parameter); ``exported`` are the rows written, ``dropped`` the valid rows
     left out, by reason."""
-    from personahub_assets.lib.diversity import diversity_metadata
+    from personahub_assets.lib.quality.diversity import diversity_metadata
 
     counts = query("SELECT count(*) AS n, count(*) FILTER (WHERE valid) AS valid "
                    "FROM synthetic_samples WHERE domain = ?", [domain])[0]

@@ -22,9 +22,9 @@ from typing import NamedTuple
 
 import pyarrow as pa
 
-from personahub_assets.lib.ids import doc_id, normalize_text, stable_hash
-from personahub_assets.lib.language import detect_language
-from personahub_assets.lib.sources import PREVIEW_CHARS, SourceRecord, SourceRejection
+from personahub_assets.lib.common.ids import doc_id, normalize_text, stable_hash
+from personahub_assets.lib.ingest.language import detect_language
+from personahub_assets.lib.ingest.sources import PREVIEW_CHARS, SourceRecord, SourceRejection
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\u00a0]+")

@@ -12,7 +12,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-from personahub_assets.lib.attributes import DOMAINS, EXPERTISE
+from personahub_assets.lib.personas.attributes import DOMAINS, EXPERTISE
 
 QUOTA_ATTRIBUTES = ("domain", "expertise", "language")
 NO_ATTRIBUTES = "no_attributes"

@@ -19,8 +19,8 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from personahub_assets.lib.ids import batch_key, stable_hash
-from personahub_assets.lib.sources import SUPPORTED_SUFFIXES, suffix_of
+from personahub_assets.lib.common.ids import batch_key, stable_hash
+from personahub_assets.lib.ingest.sources import SUPPORTED_SUFFIXES, suffix_of
 
 DOCUMENTS, PERSONAS = "documents", "personas"
 KINDS = (DOCUMENTS, PERSONAS)

@@ -10,8 +10,8 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from personahub_assets.lib.language import word_units
-from personahub_assets.lib.minhash import jaccard, word_set
+from personahub_assets.lib.curation.minhash import jaccard, word_set
+from personahub_assets.lib.ingest.language import word_units
 
 # A model declining the task, in the languages personas most often come in. "I can't" alone
 # is not a refusal ("I can't start the day without coffee"): it needs a task verb after it.
@@ -288,7 +288,7 @@ def hub_filter_reason(persona: str, min_words: int = 4, max_words: int = 80) -> 
 
     Length is in word units (:func:`word_count`), so the bounds mean the same in every script.
     """
-    from personahub_assets.lib.pii import find_pii
+    from personahub_assets.lib.personas.pii import find_pii
 
     kinds = find_pii(persona)
     if kinds:

@@ -1,0 +1,2 @@
+"""Plumbing every stage shares: IDs, the table schemas, transactions, retries, fault injection,
+OpenAI-compatible calls."""

@@ -1,0 +1,1 @@
+"""Export: release files, dataset cards and plots."""

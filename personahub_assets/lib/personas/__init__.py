@@ -1,0 +1,1 @@
+"""Personas: validation of personas and samples, attributes, PII redaction and audits."""

@@ -1,0 +1,1 @@
+"""Quality: the judge, the safety screen, diversity and quality filters."""

@@ -1,0 +1,1 @@
+"""Synthesis: generation requests and results, constraints, persona targeting, math answers."""
