@@ -9,20 +9,18 @@ DAGSTER_HOME, this reads it (password included) from ``PERSONAHUB_CELERY_BROKER`
 
 from __future__ import annotations
 
-import os
-
 from dagster_celery.executor import CeleryExecutor
 from dagster_celery.make_app import make_app
 from dagster_celery.tasks import create_task
 
-from personahub_assets.cluster import BACKEND_ENV, BROKER_ENV
+from personahub_assets.settings import BROKER_ENV, SETTINGS
 
-_broker = os.environ.get(BROKER_ENV, "")
+_broker = SETTINGS.celery_broker
 if not _broker:
     raise RuntimeError(f"set {BROKER_ENV} (e.g. redis://host:6379/0) for a Celery worker")
 
 app = make_app(CeleryExecutor.for_cli(
-    broker=_broker, backend=os.environ.get(BACKEND_ENV) or _broker,
+    broker=_broker, backend=SETTINGS.celery_backend,
     # One step at a time per worker process: a step may hold a model in memory.
     config_source={"worker_prefetch_multiplier": 1},
 ).app_args())

@@ -13,13 +13,11 @@ GPU, and the concurrency pool ``gpu`` (the instance limits how many run at once)
 
 from __future__ import annotations
 
-import os
 from collections.abc import Mapping
 from typing import Any
 
-EXECUTOR_ENV = "PERSONAHUB_EXECUTOR"
-BROKER_ENV = "PERSONAHUB_CELERY_BROKER"
-BACKEND_ENV = "PERSONAHUB_CELERY_BACKEND"
+from personahub_assets.settings import BACKEND_ENV, BROKER_ENV, EXECUTOR_ENV, Settings
+
 EXECUTORS = ("multiprocess", "celery", "k8s")
 
 #: Dagster concurrency pool of the steps that call a model (``concurrency.pools`` limits it).
@@ -53,11 +51,11 @@ GPU_POD_CONFIG: dict[str, Any] = {
 MODEL_STEP_TAGS: dict[str, Any] = {CELERY_QUEUE_TAG: GPU_QUEUE, K8S_CONFIG_TAG: GPU_POD_CONFIG}
 
 
-def executor_from_env(env: Mapping[str, str] | None = None):
-    """The executor named by ``PERSONAHUB_EXECUTOR``; None keeps Dagster's default
-    (multiprocess on this machine). Broker URLs are read from the environment at run time."""
-    env = os.environ if env is None else env
-    kind = env.get(EXECUTOR_ENV, "multiprocess") or "multiprocess"
+def executor_for(settings: Settings):
+    """The executor the settings name (``PERSONAHUB_EXECUTOR``); None keeps Dagster's default
+    (multiprocess on this machine). Dagster reads the broker URLs from the environment at run
+    time (``{"env": ...}`` config), so they never enter the run's config."""
+    kind = settings.executor
     if kind not in EXECUTORS:
         raise ValueError(f"{EXECUTOR_ENV}={kind!r}; choose one of {EXECUTORS}")
     if kind == "multiprocess":
@@ -65,9 +63,9 @@ def executor_from_env(env: Mapping[str, str] | None = None):
     if kind == "celery":
         from dagster_celery import celery_executor
 
-        if not env.get(BROKER_ENV):
+        if not settings.celery_broker:
             raise ValueError(f"{EXECUTOR_ENV}=celery needs {BROKER_ENV} (e.g. redis://host:6379/0)")
-        backend = BACKEND_ENV if env.get(BACKEND_ENV) else BROKER_ENV
+        backend = BACKEND_ENV if settings.celery_backend != settings.celery_broker else BROKER_ENV
         return celery_executor.configured(
             {"broker": {"env": BROKER_ENV}, "backend": {"env": backend}}, name="celery")
     from dagster_k8s import k8s_job_executor

@@ -32,13 +32,33 @@
 | PERSONAHUB_DATASET_LICENSE | cc-by-nc-sa-4.0 | license written into each dataset card |
 | PERSONAHUB_JUDGE_MAX_SAMPLES | 0 | valid samples the judge scores per partition (0 = all) |
 | PERSONAHUB_ATTRIBUTES_METHOD | model | persona attributes: model (rules as fallback) or rules |
+| PERSONAHUB_EXECUTOR | multiprocess | multiprocess (one machine), celery or k8s |
+| PERSONAHUB_CELERY_BROKER | (none) | Celery broker URL, e.g. redis://host:6379/0 (celery) |
+| PERSONAHUB_CELERY_BACKEND | the broker | Celery result backend URL (celery) |
+| PERSONAHUB_FAULT_INJECT | (none) | tests only: a named fault point kills its process |
+
+This module is the only one that reads or writes the process environment (one exception, in
+``lib/ingest/cleaning.py``, sets a library's thread count in a fresh worker process before the
+library is imported). API keys are never read here: only whether they are set, so that the
+resources can name them as Dagster ``EnvVar``s, which Dagster resolves at run time.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
+
+LLM_API_KEY_ENV = "PERSONAHUB_LLM_API_KEY"
+EMBEDDINGS_API_KEY_ENV = "PERSONAHUB_EMBEDDINGS_API_KEY"
+JUDGE_API_KEY_ENV = "PERSONAHUB_JUDGE_API_KEY"
+EXECUTOR_ENV = "PERSONAHUB_EXECUTOR"
+BROKER_ENV = "PERSONAHUB_CELERY_BROKER"
+BACKEND_ENV = "PERSONAHUB_CELERY_BACKEND"
+FAULT_ENV = "PERSONAHUB_FAULT_INJECT"
+STATIC_MODEL_ENV = "PERSONAHUB_STATIC_MODEL_DIR"
 
 
 @dataclass(frozen=True)
@@ -70,6 +90,23 @@ class Settings:
     warehouse_data_path: str = ""
     cache_catalog: str = ""
     judge_max_samples: int = 0
+    embeddings_model_dir: str = ""
+    embeddings_languages: str = ""
+    executor: str = "multiprocess"
+    celery_broker: str = ""
+    celery_backend: str = ""
+    #: The environment variables holding API keys that are set (their names, never values).
+    api_keys_set: frozenset[str] = frozenset()
+    #: Settings given explicitly in the environment (field names), as opposed to defaults.
+    explicit: frozenset[str] = field(default=frozenset(), compare=False)
+
+    def with_overrides(self, **changes) -> Settings:
+        """These settings with some fields changed (the demo's limits, a test's folders)."""
+        return dataclasses.replace(self, **changes)
+
+    def api_key_env(self, *names: str) -> str:
+        """The first of the named key variables that is set, or "" when none is."""
+        return next((n for n in names if n in self.api_keys_set), "")
 
     @property
     def incoming_dir(self) -> Path:
@@ -88,42 +125,62 @@ class Settings:
         return self.data_dir / "exports"
 
     @classmethod
-    def from_env(cls) -> Settings:
-        data_dir = Path(os.environ.get("PERSONAHUB_DATA_DIR", "data"))
-        ints = {name: _int_env(var, default, minimum) for name, var, default, minimum in (
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        """Settings from ``env`` (the process environment by default)."""
+        env = os.environ if env is None else env
+        data_dir = Path(env.get("PERSONAHUB_DATA_DIR", "data"))
+        ints = {name: _int_env(env, var, default, minimum)
+                for name, var, default, minimum in (
             ("batch_records", "PERSONAHUB_BATCH_RECORDS", 1000, 1),
             ("max_documents", "PERSONAHUB_MAX_DOCUMENTS", 0, 0),
             ("hops", "PERSONAHUB_HOPS", 1, 0),
             ("max_personas", "PERSONAHUB_MAX_PERSONAS", 0, 0),
             ("max_retries", "PERSONAHUB_MAX_RETRIES", 2, 0),
             ("judge_max_samples", "PERSONAHUB_JUDGE_MAX_SAMPLES", 0, 0))}
+        explicit = frozenset(name for name, var in _FIELD_ENV.items() if env.get(var))
+        broker = env.get(BROKER_ENV, "")
         return cls(
             data_dir=data_dir,
             **ints,
-            llm_backend=os.environ.get("PERSONAHUB_LLM_BACKEND", "llamacpp"),
-            llm_model=os.environ.get("PERSONAHUB_LLM_MODEL", ""),
-            prompt_style=os.environ.get("PERSONAHUB_PROMPT_STYLE", "completion"),
-            llm_base_url=os.environ.get("PERSONAHUB_LLM_BASE_URL", ""),
-            templates_dir=Path(os.environ.get("PERSONAHUB_TEMPLATES_DIR", "templates")),
-            embeddings=os.environ.get("PERSONAHUB_EMBEDDINGS", "static"),
-            embeddings_base_url=os.environ.get("PERSONAHUB_EMBEDDINGS_BASE_URL", ""),
-            embeddings_model=os.environ.get("PERSONAHUB_EMBEDDINGS_MODEL", ""),
-            warehouse_catalog=os.environ.get("PERSONAHUB_WAREHOUSE_CATALOG", ""),
-            warehouse_data_path=os.environ.get("PERSONAHUB_WAREHOUSE_DATA_PATH",
+            explicit=explicit,
+            api_keys_set=frozenset(k for k in (LLM_API_KEY_ENV, EMBEDDINGS_API_KEY_ENV,
+                                               JUDGE_API_KEY_ENV) if env.get(k)),
+            embeddings_model_dir=env.get("PERSONAHUB_EMBEDDINGS_MODEL_DIR", ""),
+            embeddings_languages=env.get("PERSONAHUB_EMBEDDINGS_LANGUAGES", ""),
+            executor=env.get(EXECUTOR_ENV, "multiprocess") or "multiprocess",
+            celery_broker=broker,
+            celery_backend=env.get(BACKEND_ENV, "") or broker,
+            llm_backend=env.get("PERSONAHUB_LLM_BACKEND", "llamacpp"),
+            llm_model=env.get("PERSONAHUB_LLM_MODEL", ""),
+            prompt_style=env.get("PERSONAHUB_PROMPT_STYLE", "completion"),
+            llm_base_url=env.get("PERSONAHUB_LLM_BASE_URL", ""),
+            templates_dir=Path(env.get("PERSONAHUB_TEMPLATES_DIR", "templates")),
+            embeddings=env.get("PERSONAHUB_EMBEDDINGS", "static"),
+            embeddings_base_url=env.get("PERSONAHUB_EMBEDDINGS_BASE_URL", ""),
+            embeddings_model=env.get("PERSONAHUB_EMBEDDINGS_MODEL", ""),
+            warehouse_catalog=env.get("PERSONAHUB_WAREHOUSE_CATALOG", ""),
+            warehouse_data_path=env.get("PERSONAHUB_WAREHOUSE_DATA_PATH",
                                                str(data_dir / "lake")),
-            cache_catalog=os.environ.get("PERSONAHUB_LLM_CACHE_CATALOG",
-                                         os.environ.get("PERSONAHUB_WAREHOUSE_CATALOG", "")),
-            judge_backend=os.environ.get("PERSONAHUB_JUDGE_BACKEND", ""),
-            judge_model=os.environ.get("PERSONAHUB_JUDGE_MODEL", ""),
-            judge_prompt_style=os.environ.get("PERSONAHUB_JUDGE_PROMPT_STYLE", ""),
-            judge_base_url=os.environ.get("PERSONAHUB_JUDGE_BASE_URL", ""),
-            dataset_license=os.environ.get("PERSONAHUB_DATASET_LICENSE", "cc-by-nc-sa-4.0"),
-            attributes_method=os.environ.get("PERSONAHUB_ATTRIBUTES_METHOD", "model"),
+            cache_catalog=env.get("PERSONAHUB_LLM_CACHE_CATALOG",
+                                         env.get("PERSONAHUB_WAREHOUSE_CATALOG", "")),
+            judge_backend=env.get("PERSONAHUB_JUDGE_BACKEND", ""),
+            judge_model=env.get("PERSONAHUB_JUDGE_MODEL", ""),
+            judge_prompt_style=env.get("PERSONAHUB_JUDGE_PROMPT_STYLE", ""),
+            judge_base_url=env.get("PERSONAHUB_JUDGE_BASE_URL", ""),
+            dataset_license=env.get("PERSONAHUB_DATASET_LICENSE", "cc-by-nc-sa-4.0"),
+            attributes_method=env.get("PERSONAHUB_ATTRIBUTES_METHOD", "model"),
         )
 
 
-def _int_env(name: str, default: int, minimum: int) -> int:
-    raw = os.environ.get(name, "")
+#: The environment variable of each setting that can be given explicitly.
+_FIELD_ENV = {"max_documents": "PERSONAHUB_MAX_DOCUMENTS", "hops": "PERSONAHUB_HOPS",
+              "max_personas": "PERSONAHUB_MAX_PERSONAS",
+              "judge_max_samples": "PERSONAHUB_JUDGE_MAX_SAMPLES",
+              "attributes_method": "PERSONAHUB_ATTRIBUTES_METHOD"}
+
+
+def _int_env(env: Mapping[str, str], name: str, default: int, minimum: int) -> int:
+    raw = env.get(name, "")
     try:
         value = int(raw) if raw else default
     except ValueError:
@@ -131,6 +188,27 @@ def _int_env(name: str, default: int, minimum: int) -> int:
     if value < minimum:
         raise ValueError(f"{name} must be >= {minimum}, got {value}")
     return value
+
+
+def fault_point_armed(name: str) -> bool:
+    """Whether the environment asks for a fault at ``name`` (read at each call: the
+    reliability tests arm it in a child process)."""
+    return os.environ.get(FAULT_ENV) == name
+
+
+def static_model_dir() -> Path:
+    """Where the distilled static persona encoder lives: ``PERSONAHUB_STATIC_MODEL_DIR``, or a
+    folder in the user's cache (``XDG_CACHE_HOME``, else ``~/.cache``)."""
+    override = os.environ.get(STATIC_MODEL_ENV)
+    if override:
+        return Path(override)
+    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(cache) / "personahub-assets" / "models" / "minilm-static"
+
+
+def use_offline_hub() -> None:
+    """Make Hugging Face libraries use only local files (the distillation command)."""
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 
 SETTINGS = Settings.from_env()

@@ -37,7 +37,8 @@ TEXT = ("The ferry timetable changes in October, when the evening crossing is dr
 def _resources(tmp_path) -> dict:
     return {"warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
             "embeddings": EmbeddingsResource(),
-            "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
+            "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb")),
+            "judge_llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
 
 
 def _doc(name: str) -> str:

@@ -58,7 +58,8 @@ def test_bad_input_corpus(tmp_path):
     good = _write_corpus(corpus)
     wh = WarehouseResource(path=str(tmp_path / "w.duckdb"))
     resources = {"warehouse": wh, "embeddings": EmbeddingsResource(),
-                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
+                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb")),
+                 "judge_llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
     with instance_for_test() as instance:
         # The corpus file is cut into two slices; the HTML page is a batch of its own.
         batches = register(wh, instance, corpus, max_records=5)

@@ -113,7 +113,8 @@ def test_sequence_numbers_are_allocated_without_races(tmp_path):
 def _resources(tmp_path):
     return {"warehouse": WarehouseResource(path=str(tmp_path / "w.duckdb")),
             "embeddings": EmbeddingsResource(),
-            "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
+            "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb")),
+            "judge_llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
 
 
 def test_each_batch_reads_only_its_slice_and_duplicates_name_the_earlier_batch(tmp_path):

@@ -27,9 +27,10 @@ from personahub_assets.cluster import (
     CELERY_QUEUE_TAG,
     GPU_POOL,
     GPU_QUEUE,
-    executor_from_env,
+    executor_for,
 )
 from personahub_assets.lib.common.tables import TABLES, to_arrow
+from personahub_assets.settings import Settings
 from personahub_assets_tests.cluster_servers import PG_USER, postgres_server
 
 pytest.importorskip("psycopg2", reason="the 'cluster' extra is not installed")
@@ -268,17 +269,17 @@ def test_model_steps_ask_kubernetes_for_a_gpu_through_dagster_k8s():
 
 
 def test_the_executor_is_chosen_by_configuration():
-    assert executor_from_env({}) is None
+    assert executor_for(Settings.from_env({})) is None
     with pytest.raises(ValueError, match="PERSONAHUB_CELERY_BROKER"):
-        executor_from_env({"PERSONAHUB_EXECUTOR": "celery"})
+        executor_for(Settings.from_env({"PERSONAHUB_EXECUTOR": "celery"}))
     with pytest.raises(ValueError, match="choose one of"):
-        executor_from_env({"PERSONAHUB_EXECUTOR": "ray"})
+        executor_for(Settings.from_env({"PERSONAHUB_EXECUTOR": "ray"}))
     pytest.importorskip("dagster_celery")
-    celery = executor_from_env({"PERSONAHUB_EXECUTOR": "celery",
-                                "PERSONAHUB_CELERY_BROKER": "redis://127.0.0.1:1/0"})
+    celery = executor_for(Settings.from_env({"PERSONAHUB_EXECUTOR": "celery",
+                                             "PERSONAHUB_CELERY_BROKER": "redis://127.0.0.1:1/0"}))
     assert celery.name == "celery"
     pytest.importorskip("dagster_k8s")
-    assert executor_from_env({"PERSONAHUB_EXECUTOR": "k8s"}).name == "k8s"
+    assert executor_for(Settings.from_env({"PERSONAHUB_EXECUTOR": "k8s"})).name == "k8s"
 
 
 def _secret_values(node, path=()):

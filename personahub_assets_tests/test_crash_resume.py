@@ -43,7 +43,9 @@ CHILD = textwrap.dedent("""
                 partition_key=MultiPartitionKey({"batch": batch, "domain": "knowledge"}),
                 resources={"warehouse": WarehouseResource(path=tmp + "/w.duckdb"),
                            "embeddings": EmbeddingsResource(),
-                           "llm": LLMResource(cache_path=tmp + "/cache.duckdb", chunk_size=1)},
+                           "llm": LLMResource(cache_path=tmp + "/cache.duckdb", chunk_size=1),
+                           "judge_llm": LLMResource(cache_path=tmp + "/cache.duckdb",
+                                                    chunk_size=1)},
                 run_config={"ops": {"synthetic_data": {"config": {"max_personas": 0}}}})
 """)
 
@@ -86,7 +88,8 @@ def test_killed_run_resumes_without_repeating_finished_calls(tmp_path):
             ASSETS, selection=["synthetic_data"], instance=instance,
             partition_key=MultiPartitionKey({"batch": batch, "domain": "knowledge"}),
             resources={"warehouse": wh, "embeddings": EmbeddingsResource(),
-                       "llm": LLMResource(cache_path=str(tmp_path / "cache.duckdb"))},
+                       "llm": LLMResource(cache_path=str(tmp_path / "cache.duckdb")),
+                       "judge_llm": LLMResource(cache_path=str(tmp_path / "cache.duckdb"))},
             run_config={"ops": {"synthetic_data": {"config": {"max_personas": 0}}}})
     assert result.success
     meta = result.get_asset_materialization_events()[0].materialization.metadata

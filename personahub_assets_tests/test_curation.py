@@ -38,7 +38,8 @@ def _curate(tmp_path, rows: list[dict], embeddings=None, **config):
         result = materialize(ASSETS, selection=["persona_hub"], partition_key=key,
                              instance=instance, resources={
                                  "warehouse": wh, "embeddings": embeddings or EmbeddingsResource(),
-                                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))},
+                                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb")),
+                                 "judge_llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))},
                              run_config={"ops": {"persona_hub": {"config": config}}})
     return wh, result
 
@@ -70,7 +71,8 @@ SAMPLE_PERSONAS = Path(__file__).resolve().parents[1] / "data/sample/personas.js
 def test_imported_persona_set_joins_the_hub(tmp_path):
     wh = WarehouseResource(path=str(tmp_path / "w.duckdb"))
     resources = {"warehouse": wh, "embeddings": EmbeddingsResource(),
-                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
+                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb")),
+                 "judge_llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
     with DagsterInstance.ephemeral() as instance:
         [key] = register(wh, instance, SAMPLE_PERSONAS, kind="personas")
         result = materialize(ASSETS, selection=["imported_personas", "persona_hub"],

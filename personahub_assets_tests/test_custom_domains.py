@@ -84,7 +84,8 @@ CHILD = textwrap.dedent("""
                              partition_key=MultiPartitionKey({"batch": batch, "domain": "haiku"}),
                              resources={"warehouse": wh,
                                         "embeddings": EmbeddingsResource(),
-                                        "llm": LLMResource(cache_path=tmp + "/c.duckdb")},
+                                        "llm": LLMResource(cache_path=tmp + "/c.duckdb"),
+                                        "judge_llm": LLMResource(cache_path=tmp + "/c.duckdb")},
                              run_config={"ops": {"synthetic_data": {"config": {
                                  "max_personas": 0}}}})
     rows = wh.rows("SELECT template, batch = ? AS in_batch, valid, reason, text "

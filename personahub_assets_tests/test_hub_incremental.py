@@ -307,7 +307,8 @@ def test_asset_curates_in_sequence_order_and_retraction_reaches_dagster(tmp_path
         wh.replace_partition("personas", {}, to_arrow("personas", [
             {**r, "batch": keys[i // 30]} for i, r in enumerate(rows)]))
         resources = {"warehouse": wh, "embeddings": EmbeddingsResource(),
-                     "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
+                     "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb")),
+                     "judge_llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
         config = {"ops": {"persona_hub": {"config": {"embedding_dedup": False}}}}
         # the last batch first: it curates all three, in sequence order
         result = materialize(ASSETS, selection=["persona_hub"], partition_key=keys[2],

@@ -46,6 +46,7 @@ def _materialize_all(tmp: Path, instance: DagsterInstance) -> dict[str, int]:
         "warehouse": WarehouseResource(path=str(tmp / "warehouse.duckdb")),
         "embeddings": EmbeddingsResource(),
         "llm": LLMResource(cache_path=str(tmp / "cache.duckdb")),
+        "judge_llm": LLMResource(cache_path=str(tmp / "cache.duckdb")),
     }
     batches = register(resources["warehouse"], instance, tmp / "corpus.jsonl",
                        max_records=BATCH_RECORDS)

@@ -66,7 +66,8 @@ def setup(tmp_path):
                                   ("s3", "No.", True))])),
     ])
     resources = {"warehouse": wh, "embeddings": EmbeddingsResource(),
-                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
+                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb")),
+                 "judge_llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
     return tmp_path, wh, resources, instance
 
 

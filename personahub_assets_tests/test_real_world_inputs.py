@@ -280,7 +280,8 @@ def test_web_documents_accounts_for_a_broken_crawl_in_the_warehouse(crawl, tmp_p
     state = tmp_path_factory.mktemp("state")  # beside the crawl, not in it
     warehouse = WarehouseResource(path=str(state / "w.duckdb"))
     resources = {"warehouse": warehouse, "embeddings": EmbeddingsResource(),
-                 "llm": LLMResource(cache_path=str(state / "c.duckdb"))}
+                 "llm": LLMResource(cache_path=str(state / "c.duckdb")),
+                 "judge_llm": LLMResource(cache_path=str(state / "c.duckdb"))}
     with instance_for_test() as instance:
         keys = register(warehouse, instance, crawl, max_records=1000)
         for key in keys:

@@ -42,7 +42,8 @@ CHILD = textwrap.dedent("""
     result = materialize(
         ASSETS, selection=selection, partition_key=key, instance=instance,
         resources={"warehouse": warehouse, "embeddings": EmbeddingsResource(),
-                   "llm": LLMResource(cache_path=tmp + "/c.duckdb")},
+                   "llm": LLMResource(cache_path=tmp + "/c.duckdb"),
+                   "judge_llm": LLMResource(cache_path=tmp + "/c.duckdb")},
         run_config={"ops": {k: v for k, v in ops.items() if k in selection}})
     sys.exit(0 if result.success else 3)
 """)
@@ -168,7 +169,8 @@ def test_materializing_a_partition_twice_equals_once(tmp_path_factory, records, 
     (tmp / "corpus.jsonl").write_text("".join(json.dumps(r) + "\n" for r in records))
     resources = {"warehouse": WarehouseResource(path=str(tmp / "w.duckdb")),
                  "embeddings": EmbeddingsResource(),
-                 "llm": LLMResource(cache_path=str(tmp / "c.duckdb"))}
+                 "llm": LLMResource(cache_path=str(tmp / "c.duckdb")),
+                 "judge_llm": LLMResource(cache_path=str(tmp / "c.duckdb"))}
     snapshots = []
     with instance_for_test() as instance:
         batches = register(resources["warehouse"], instance, tmp / "corpus.jsonl",

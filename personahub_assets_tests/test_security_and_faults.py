@@ -53,9 +53,11 @@ def test_planted_api_key_never_reaches_logs_tables_or_exports(tmp_path, monkeypa
             {"persona_id": persona_id(p), "persona": p, "batch": batch, "method": "text",
              "depth": 0} for p in personas]))
         key = MultiPartitionKey({"batch": batch, "domain": "instruction"})
-        resources = {"warehouse": wh, "embeddings": EmbeddingsResource(), "llm": LLMResource(
+        llm = LLMResource(
             backend="openai", base_url=server.base_url, model="m", prompt_style="chat",
-            api_key=EnvVar("PERSONAHUB_TEST_SECRET"), cache_path=str(tmp_path / "c.duckdb"))}
+            api_key=EnvVar("PERSONAHUB_TEST_SECRET"), cache_path=str(tmp_path / "c.duckdb"))
+        resources = {"warehouse": wh, "embeddings": EmbeddingsResource(), "llm": llm,
+                     "judge_llm": llm}
         for selection in ("synthetic_data", "dataset_export"):
             result = materialize(
                 ASSETS, selection=[selection],

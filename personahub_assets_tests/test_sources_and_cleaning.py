@@ -229,7 +229,8 @@ def test_a_hugging_face_dataset_registered_as_batches_is_ingested_slice_by_slice
                        folder / f"part-{i}.parquet")
     wh = WarehouseResource(path=str(tmp_path / "w.duckdb"))
     resources = {"warehouse": wh, "embeddings": EmbeddingsResource(),
-                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
+                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb")),
+                 "judge_llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
     with instance_for_test() as instance:
         registered = register_source(wh, f"hf:{folder}?split=train", records=8, max_records=5)
         keys = add_partitions(instance, [b.key for b in registered])

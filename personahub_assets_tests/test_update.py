@@ -56,7 +56,8 @@ def world(tmp_path_factory):
     _write(incoming / "nested" / "b.jsonl", lines[10:12])
     resources = {"warehouse": WarehouseResource(path=str(tmp / "warehouse.duckdb")),
                  "embeddings": EmbeddingsResource(),
-                 "llm": LLMResource(cache_path=str(tmp / "cache.duckdb"))}
+                 "llm": LLMResource(cache_path=str(tmp / "cache.duckdb")),
+                 "judge_llm": LLMResource(cache_path=str(tmp / "cache.duckdb"))}
     with instance_for_test() as instance:
         yield {"tmp": tmp, "incoming": incoming, "lines": lines, "resources": resources,
                "instance": instance, "wh": resources["warehouse"]}
@@ -145,7 +146,8 @@ def test_a_failed_check_blocks_only_its_batch_and_a_failed_run_is_retried_then_r
     _persona_sets(incoming)
     wh = LosingWarehouse(path=str(tmp_path / "w.duckdb"))
     resources = {"warehouse": wh, "embeddings": EmbeddingsResource(),
-                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
+                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb")),
+                 "judge_llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
     from personahub_assets.automation import register_incoming
 
     batches = [b.key for b in register_incoming(wh, incoming)]

@@ -49,7 +49,8 @@ PROBLEMS = [
 def test_math_verification_asset_and_export(tmp_path):
     wh = WarehouseResource(path=str(tmp_path / "w.duckdb"))
     resources = {"warehouse": wh, "embeddings": EmbeddingsResource(),
-                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
+                 "llm": LLMResource(cache_path=str(tmp_path / "c.duckdb")),
+                 "judge_llm": LLMResource(cache_path=str(tmp_path / "c.duckdb"))}
     with instance_for_test() as instance:
         batch = empty_batch(wh, instance)
         samples = [{"sample_id": f"s{i}", "domain": "math", "batch": batch,

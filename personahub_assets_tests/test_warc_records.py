@@ -190,7 +190,8 @@ def test_every_public_file_is_accounted_for_in_the_warehouse(public_crawl, tmp_p
     state = tmp_path_factory.mktemp("state")
     warehouse = WarehouseResource(path=str(state / "w.duckdb"))
     resources = {"warehouse": warehouse, "embeddings": EmbeddingsResource(),
-                 "llm": LLMResource(cache_path=str(state / "c.duckdb"))}
+                 "llm": LLMResource(cache_path=str(state / "c.duckdb")),
+                 "judge_llm": LLMResource(cache_path=str(state / "c.duckdb"))}
     metadata = {}
     with instance_for_test() as instance:
         keys = register(warehouse, instance, public_crawl, max_records=1000)

@@ -1,7 +1,6 @@
 """Export: the valid samples of a domain and batch as JSONL and Parquet files under
 ``data/exports/<domain>/``, one pair of files per batch, so the folder is the domain's dataset."""
 
-import os
 from pathlib import Path
 
 from dagster import (
@@ -11,6 +10,7 @@ from dagster import (
     AssetDep,
     AssetExecutionContext,
     Config,
+    EnvVar,
     MaterializeResult,
     MetadataValue,
     MultiToSingleDimensionPartitionMapping,
@@ -96,7 +96,7 @@ def dataset_export(
         extra.update(files)
         preview += rows[:2]
     if config.hub_repo:
-        token = os.environ.get("HF_TOKEN", "")
+        token = EnvVar("HF_TOKEN").get_value("")
         if not token:
             raise ValueError("hub_repo is set but HF_TOKEN is not: set the token to push")
         for domain in DOMAINS:

@@ -1,6 +1,5 @@
 """Sample quality: a judge's score for every valid sample and a safety screen for every sample."""
 
-import os
 from collections import Counter
 
 from dagster import (
@@ -10,7 +9,6 @@ from dagster import (
     AssetDep,
     AssetExecutionContext,
     Config,
-    EnvVar,
     MaterializeResult,
     MetadataValue,
     MultiToSingleDimensionPartitionMapping,
@@ -30,23 +28,6 @@ from personahub_assets.prompts import judge
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
 from personahub_assets.settings import SETTINGS
-
-JUDGE_KEY_ENV = "PERSONAHUB_JUDGE_API_KEY"
-
-
-def judge_resource(settings=SETTINGS) -> LLMResource:
-    """The judge's own inference resource: each PERSONAHUB_JUDGE_* setting falls back to the
-    generator's, so by default the judge is the generator's model (with the same cache)."""
-    key_env = JUDGE_KEY_ENV if os.environ.get(JUDGE_KEY_ENV) else "PERSONAHUB_LLM_API_KEY"
-    return LLMResource(
-        backend=settings.judge_backend or settings.llm_backend,
-        model=settings.judge_model or ("" if settings.judge_backend else settings.llm_model),
-        prompt_style=settings.judge_prompt_style or settings.prompt_style,
-        cache_path=str(settings.cache_path),
-        base_url=settings.judge_base_url or settings.llm_base_url,
-        # The key only ever travels as an EnvVar, resolved by Dagster at run time.
-        api_key=EnvVar(key_env) if os.environ.get(key_env) else "",
-    )
 
 
 class QualityConfig(Config):
@@ -75,7 +56,6 @@ class QualityConfig(Config):
     group_name="quality",
     kinds={"duckdb", "llm"},
     # The judge's resource travels with the asset, so every graph that holds the asset has it.
-    resource_defs={"judge_llm": judge_resource()},
     check_specs=[
         AssetCheckSpec("every_sample_screened", asset="sample_quality", blocking=True,
                        partitions_def=domain_batch_partitions,

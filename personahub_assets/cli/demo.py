@@ -5,44 +5,52 @@ set as a third, then runs the same driver as ``make update`` (the assets' automa
 conditions, evaluated and executed in process) until every batch reaches the exports, and
 prints a short report. Runs go to the Dagster instance in ``$DAGSTER_HOME`` (``data/dagster``
 via the Makefile), so they, their metadata and their check results are browsable afterwards
-in ``make ui``. The demo's limits are settings that automated runs honour
-(``PERSONAHUB_MAX_PERSONAS``, ``PERSONAHUB_MAX_DOCUMENTS``, ``PERSONAHUB_HOPS``,
-``PERSONAHUB_JUDGE_MAX_SAMPLES``), set here unless already set.
+in ``make ui``. The demo's limits (:data:`DEMO_LIMITS`) reach its runs as run config; a limit
+set in the environment (``PERSONAHUB_MAX_PERSONAS``, ``PERSONAHUB_MAX_DOCUMENTS``,
+``PERSONAHUB_HOPS``, ``PERSONAHUB_JUDGE_MAX_SAMPLES``, ``PERSONAHUB_ATTRIBUTES_METHOD``) wins.
 """
 
 from __future__ import annotations
 
-import os
+import argparse
+import sys
+import time
+from collections import defaultdict
 
-# Before the settings are read: limits that keep the demo within minutes on two cores.
-# One persona per synthesis partition: 3 batches x 6 domains is 18 samples, every one judged.
-os.environ.setdefault("PERSONAHUB_MAX_PERSONAS", "1")
-os.environ.setdefault("PERSONAHUB_MAX_DOCUMENTS", "12")
-os.environ.setdefault("PERSONAHUB_HOPS", "1")
-# The judge scores every valid sample (0 = all): its JSON grammar is checked per drawn token,
-# so a call costs about 2 s on two cores.
-os.environ.setdefault("PERSONAHUB_JUDGE_MAX_SAMPLES", "0")
-# Persona attributes by keyword rules: a model call per hub persona under a JSON grammar costs
-# about as much as the rest of the demo on the embedded model (see README).
-os.environ.setdefault("PERSONAHUB_ATTRIBUTES_METHOD", "rules")
+from dagster import DagsterInstance
 
-import argparse  # noqa: E402
-import sys  # noqa: E402
-import time  # noqa: E402
-from collections import defaultdict  # noqa: E402
-
-from dagster import DagsterInstance  # noqa: E402
-
-from personahub_assets.automation import register_source  # noqa: E402
-from personahub_assets.cli.report import latest_check_results, write_html_report  # noqa: E402
-from personahub_assets.cli.update import run_update  # noqa: E402
-from personahub_assets.definitions import ASSETS, build_resources  # noqa: E402
-from personahub_assets.lib.ingest.batching import PERSONAS  # noqa: E402
-from personahub_assets.quality_report import quality_summary  # noqa: E402
-from personahub_assets.settings import SETTINGS  # noqa: E402
+from personahub_assets.automation import register_source
+from personahub_assets.cli.report import latest_check_results, write_html_report
+from personahub_assets.cli.update import run_update
+from personahub_assets.definitions import ASSETS, build_resources
+from personahub_assets.lib.ingest.batching import PERSONAS
+from personahub_assets.quality_report import quality_summary
+from personahub_assets.settings import SETTINGS, Settings
 
 SAMPLE_DOCUMENTS = "data/sample/web_documents.jsonl"
 SAMPLE_PERSONAS = "data/sample/personas.jsonl"
+
+#: The demo's limits, keeping it within minutes on two cores, as (setting, asset, config
+#: field, value). A setting given in the environment wins over the demo's value. One persona
+#: per synthesis partition: 3 batches x 6 domains is 18 samples, every one judged (the judge's
+#: JSON grammar is checked per drawn token). Persona attributes by keyword rules: a model call
+#: per hub persona under a JSON grammar costs about as much as the rest of the demo.
+DEMO_LIMITS = (
+    ("max_personas", "synthetic_data", "max_personas", 1),
+    ("max_documents", "text_personas", "max_documents", 12),
+    ("hops", "relation_personas", "hops", 1),
+    ("judge_max_samples", "sample_quality", "max_judged", 0),
+    ("attributes_method", "persona_attributes", "method", "rules"),
+)
+
+
+def demo_op_config(settings: Settings) -> dict[str, dict]:
+    """Run config of the demo's limits, by asset, where the environment sets none."""
+    config: dict[str, dict] = {}
+    for setting, asset, field, value in DEMO_LIMITS:
+        config.setdefault(asset, {})[field] = (getattr(settings, setting)
+                                               if setting in settings.explicit else value)
+    return config
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -61,7 +69,7 @@ def main(argv: list[str] | None = None) -> int:
                   + register_source(warehouse, SAMPLE_PERSONAS, kind=PERSONAS))
     start = time.perf_counter()
     with DagsterInstance.get() as instance:
-        report = run_update(ASSETS, resources, instance)
+        report = run_update(ASSETS, resources, instance, op_config=demo_op_config(SETTINGS))
         report.registered = registered + report.registered
         elapsed = time.perf_counter() - start
         rows = latest_check_results(instance)

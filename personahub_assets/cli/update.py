@@ -16,6 +16,7 @@ import logging
 import sys
 import time
 from collections import defaultdict
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 
 from dagster import (
@@ -97,8 +98,12 @@ def sync_partitions(instance: DagsterInstance, warehouse: WarehouseResource) -> 
 
 
 def _execute(all_assets: list[AssetsDefinition], resources: dict, instance: DagsterInstance,
-             assets: list[str], partition: str | None, max_retries: int) -> RunOutcome:
-    """Execute one requested run to completion, retrying a failure ``max_retries`` times."""
+             assets: list[str], partition: str | None, max_retries: int,
+             op_config: Mapping[str, dict] | None = None) -> RunOutcome:
+    """Execute one requested run to completion, retrying a failure ``max_retries`` times.
+    ``op_config`` gives config to the assets of the run that it names."""
+    run_config = {"ops": {a: {"config": op_config[a]} for a in assets if a in op_config}} \
+        if op_config else None
     attempt = 0
     while True:
         attempt += 1
@@ -107,7 +112,8 @@ def _execute(all_assets: list[AssetsDefinition], resources: dict, instance: Dags
             tags["dagster/retry_number"] = str(attempt - 1)
         result = materialize(
             all_assets, selection=[AssetKey(a) for a in assets], partition_key=partition,
-            instance=instance, resources=resources, tags=tags, raise_on_error=False)
+            instance=instance, resources=resources, tags=tags, raise_on_error=False,
+            run_config=run_config)
         if result.success or attempt > max_retries:
             return RunOutcome(assets, partition, result.success, attempt, result.run_id)
         log.warning(f"{'+'.join(assets)}[{partition}] failed (run {result.run_id}); "
@@ -117,11 +123,13 @@ def _execute(all_assets: list[AssetsDefinition], resources: dict, instance: Dags
 def run_update(assets: list[AssetsDefinition], resources: dict, instance: DagsterInstance,
                select: list[str] | None = None, register: bool = True,
                max_retries: int | None = None, max_evaluations: int = 200,
-               incoming=None, max_records: int | None = None) -> UpdateReport:
+               incoming=None, max_records: int | None = None,
+               op_config: Mapping[str, dict] | None = None) -> UpdateReport:
     """Register new incoming files, then evaluate and execute automation until it is idle.
 
     ``assets`` and ``resources`` are the code location's (the tests pass their own); the
-    conditions evaluated are the ones the assets carry.
+    conditions evaluated are the ones the assets carry. ``op_config`` is config for the runs'
+    assets, by asset name (the demo's limits); automation decides what runs, not the config.
     """
     warehouse = resources["warehouse"]
     defs = Definitions(assets=assets, resources=resources)
@@ -148,7 +156,8 @@ def run_update(assets: list[AssetsDefinition], resources: dict, instance: Dagste
             for partition in sorted(result.get_requested_partitions(key), key=str):
                 by_partition[partition].append(key.to_user_string())
         for names, partition in _runs(by_partition, warehouse):
-            outcome = _execute(assets, resources, instance, names, partition, retries)
+            outcome = _execute(assets, resources, instance, names, partition, retries,
+                               op_config)
             report.runs.append(outcome)
             done = len(report.runs)
             rate = done / max(time.perf_counter() - started, 1e-9)

@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 import signal
 
-ENV = "PERSONAHUB_FAULT_INJECT"
+from personahub_assets.settings import fault_point_armed
 
 
 def fault_point(name: str) -> None:
     """SIGKILL this process when the environment asks for a fault at ``name``."""
-    if os.environ.get(ENV) == name:
+    if fault_point_armed(name):
         os.kill(os.getpid(), signal.SIGKILL)
