@@ -25,6 +25,8 @@ from dagster import (
     AssetSelection,
     DagsterInstance,
     Definitions,
+    MultiPartitionKey,
+    MultiPartitionsDefinition,
     evaluate_automation_conditions,
     materialize,
 )
@@ -142,7 +144,10 @@ def run_update(assets: list[AssetsDefinition], resources: dict, instance: Dagste
     retries = SETTINGS.max_retries if max_retries is None else max_retries
     cursor = None
     specs = {spec.key: spec for spec in defs.resolve_all_asset_specs()}
-    selected = _upstream_closure(specs, select)
+    known = {k.to_user_string() for k in specs}
+    if unknown := sorted(set(select or ()) - known):
+        raise ValueError(f"unknown assets {unknown}; known: {sorted(known)}")
+    selected = selection.resolve(defs.resolve_asset_graph())
     started = time.perf_counter()
     while report.evaluations < max_evaluations:
         result = evaluate_automation_conditions(defs=defs, instance=instance,
@@ -154,7 +159,7 @@ def run_update(assets: list[AssetsDefinition], resources: dict, instance: Dagste
         by_partition: dict[str | None, list[str]] = defaultdict(list)
         for key in sorted(selected, key=lambda k: k.to_user_string()):
             for partition in sorted(result.get_requested_partitions(key), key=str):
-                by_partition[partition].append(key.to_user_string())
+                by_partition[_typed(specs[key], partition)].append(key.to_user_string())
         for names, partition in _runs(by_partition, warehouse):
             outcome = _execute(assets, resources, instance, names, partition, retries,
                                op_config)
@@ -167,22 +172,12 @@ def run_update(assets: list[AssetsDefinition], resources: dict, instance: Dagste
     return report
 
 
-def _upstream_closure(specs: dict, select: list[str] | None) -> set[AssetKey]:
-    """The selected assets and everything upstream of them (all assets when none named)."""
-    if not select:
-        return set(specs)
-    todo = [AssetKey(name) for name in select]
-    unknown = [k.to_user_string() for k in todo if k not in specs]
-    if unknown:
-        raise ValueError(f"unknown assets {unknown}; known: "
-                         f"{sorted(k.to_user_string() for k in specs)}")
-    seen: set[AssetKey] = set()
-    while todo:
-        key = todo.pop()
-        if key not in seen:
-            seen.add(key)
-            todo.extend(dep.asset_key for dep in specs[key].deps)
-    return seen
+def _typed(spec, partition):
+    """A requested partition key as its partitions definition types it (a domain x batch key
+    as a ``MultiPartitionKey``), so its batch is read by dimension, not parsed."""
+    if isinstance(spec.partitions_def, MultiPartitionsDefinition):
+        return spec.partitions_def.get_partition_key_from_str(str(partition))
+    return partition
 
 
 def _runs(by_partition: dict, warehouse: WarehouseResource) -> list[tuple[list[str], str]]:
@@ -192,7 +187,8 @@ def _runs(by_partition: dict, warehouse: WarehouseResource) -> list[tuple[list[s
     seq = {r["batch"]: r["seq"] for r in warehouse.rows("SELECT batch, seq FROM batches")}
 
     def order(item):
-        batch = str(item[0]).split("|")[0] if item[0] is not None else ""
+        key = item[0]
+        batch = key.keys_by_dimension["batch"] if isinstance(key, MultiPartitionKey) else key
         return (seq.get(batch, 0), str(item[0]))
 
     return [(names, partition) for partition, names in sorted(by_partition.items(), key=order)]
