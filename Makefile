@@ -19,7 +19,7 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet '$(TORCH_SPEC)'
 	$(BIN)/python -m pip install --quiet -e '.[dev,embeddings,cluster]'
 	# Distil the static persona embedding model once (offline, from the packaged MiniLM).
-	HF_HUB_OFFLINE=1 TQDM_DISABLE=1 $(BIN)/python -m personahub_assets.lib.curation.embeddings
+	HF_HUB_OFFLINE=1 TQDM_DISABLE=1 $(BIN)/python -m personahub_assets.cli.distill
 	touch $(STAMP)
 
 install: $(STAMP)

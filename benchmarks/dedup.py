@@ -44,11 +44,9 @@ from machine import cpu_model
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from personahub_assets.lib.curation.minhash import (  # noqa: E402
-    near_duplicates,
-    similar_pairs,
-    word_set,
-)
+from personahub_assets.lib.curation.lsh import similar_pairs  # noqa: E402
+from personahub_assets.lib.curation.minhash import near_duplicates  # noqa: E402
+from personahub_assets.lib.curation.shingles import word_set  # noqa: E402
 
 THRESHOLD, NUM_PERM, BANDS, ROWS, SEED = 0.9, 128, 16, 8, 1
 CORPUS_SEED = 20240611
@@ -384,7 +382,8 @@ def worker_embedding(n: int, repeats: int, out_dir: Path) -> dict:
     The model is the one ``make install`` distills; the corpus is the MinHash one, so the
     two stages can be compared on the same personas.
     """
-    from personahub_assets.lib.curation.embeddings import StaticEncoder, embedding_near_duplicates
+    from personahub_assets.lib.curation.embedding_dedup import embedding_near_duplicates
+    from personahub_assets.lib.curation.encoders import StaticEncoder
 
     texts, _ = make_corpus(n)
     encoder = StaticEncoder(use_multiprocessing=False)

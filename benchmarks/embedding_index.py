@@ -34,12 +34,12 @@ import numpy as np
 from embeddings import make_corpus  # also puts the project root on sys.path
 from machine import describe
 
-from personahub_assets.lib.curation.embeddings import (
-    StaticEncoder,
-    _spherical_kmeans,
+from personahub_assets.lib.curation.embedding_dedup import (
     decide_in_order,
     embedding_near_duplicates,
 )
+from personahub_assets.lib.curation.encoders import StaticEncoder
+from personahub_assets.lib.curation.vector_index import spherical_kmeans
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -92,7 +92,8 @@ class FaissFlatKept:
 
 class FaissIVFKept:
     """Kept vectors in a faiss ``IndexIVFFlat`` whose lists are the same k-means centroids as
-    :class:`_IVFKept` (frozen before the first item is decided); ``nprobe`` lists per query.
+    :class:`~personahub_assets.lib.curation.vector_index.IVFKept` (frozen before the first
+    item is decided); ``nprobe`` lists per query.
 
     The baseline the project's inverted lists were measured against (and kept for).
     """
@@ -105,7 +106,7 @@ class FaissIVFKept:
         nlist = max(1, min(nlist or int(math.sqrt(n)), n))
         sample = embeddings[rng.choice(n, min(n, 32 * nlist), replace=False)]
         self._quantizer = faiss.IndexFlatIP(dim)
-        self._quantizer.add(_spherical_kmeans(sample, nlist, rng))
+        self._quantizer.add(spherical_kmeans(sample, nlist, rng))
         self._index = faiss.IndexIVFFlat(self._quantizer, dim, nlist,
                                          faiss.METRIC_INNER_PRODUCT)
         self._index.is_trained = True

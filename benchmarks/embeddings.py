@@ -39,12 +39,11 @@ from machine import cpu_model
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
-from personahub_assets.lib.curation.embeddings import (  # noqa: E402
-    MiniLMEncoder,
-    StaticEncoder,
-    distill_static_model,
+from personahub_assets.lib.curation.distill import distill_static_model  # noqa: E402
+from personahub_assets.lib.curation.embedding_dedup import (  # noqa: E402
     embedding_near_duplicates,
 )
+from personahub_assets.lib.curation.encoders import MiniLMEncoder, StaticEncoder  # noqa: E402
 
 CORPUS_SEED = 20240612
 NEAR_DUPLICATE_SHARE = 0.10

@@ -68,8 +68,8 @@ def main() -> None:
     args = parser.parse_args()
     n = args.n or (100_000 if args.quick else 1_000_000)
 
-    from personahub_assets.lib.curation import hub
-    from personahub_assets.lib.curation.embeddings import StaticEncoder
+    from personahub_assets.lib.curation import hub, hub_state
+    from personahub_assets.lib.curation.encoders import StaticEncoder
     from personahub_assets.resources.warehouse import WarehouseResource
 
     ivf_min_hub = args.ivf_min_hub if args.ivf_min_hub is not None else (
@@ -94,11 +94,11 @@ def main() -> None:
             print(f"[incremental] batch {seq}/{len(keys)}: {adds[-1]:.1f} s "
                   f"({outcomes[0].index}) {outcomes[0].seconds}", file=sys.stderr)
         last = outcomes[0]
-        incremental = hub.hub_fingerprint(wh.session)
+        incremental = hub_state.hub_fingerprint(wh.session)
         clock = time.perf_counter()
         hub.rebuild(wh.session, settings, encoder)
         rebuild_seconds = time.perf_counter() - clock
-        rebuilt = hub.hub_fingerprint(wh.session)
+        rebuilt = hub_state.hub_fingerprint(wh.session)
         hub_size = wh.scalar("SELECT count(*) FROM persona_hub")
     result = {
         "hub_add_seconds": round(adds[-1], 2),

@@ -33,12 +33,9 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 from personahub_assets.lib.common.ids import persona_id
-from personahub_assets.lib.curation.embeddings import (
-    DEFAULT_MIN_COVERAGE,
-    StaticEncoder,
-    embedding_near_duplicates_where_seen,
-    encoder_coverage,
-)
+from personahub_assets.lib.curation.coverage import DEFAULT_MIN_COVERAGE, encoder_coverage
+from personahub_assets.lib.curation.embedding_dedup import embedding_near_duplicates_where_seen
+from personahub_assets.lib.curation.encoders import StaticEncoder
 from personahub_assets.lib.curation.minhash import near_duplicates
 from personahub_assets.lib.ingest.language import persona_language, word_units
 from personahub_assets.lib.personas.validation import hub_filter_reason, validate_persona

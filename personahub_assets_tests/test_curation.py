@@ -8,8 +8,8 @@ from dagster import DagsterInstance, EnvVar, materialize
 from personahub_assets.definitions import ASSETS
 from personahub_assets.lib.common.ids import persona_id
 from personahub_assets.lib.common.tables import to_arrow
-from personahub_assets.lib.curation.embeddings import MiniLMEncoder
-from personahub_assets.lib.curation.minhash import jaccard, word_set
+from personahub_assets.lib.curation.encoders import MiniLMEncoder
+from personahub_assets.lib.curation.shingles import jaccard, word_set
 from personahub_assets.resources.embeddings import EmbeddingsResource
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource

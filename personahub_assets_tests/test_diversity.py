@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from personahub_assets.lib.curation.embeddings import normalize
+from personahub_assets.lib.curation.vectors import normalize
 from personahub_assets.lib.quality.diversity import (
     distinct_n,
     diversity_metadata,
@@ -45,7 +45,7 @@ def test_mean_pairwise_cosine_matches_the_full_matrix():
 
 @pytest.mark.model
 def test_embedding_spread_separates_alike_from_varied_outputs():
-    from personahub_assets.lib.curation.embeddings import StaticEncoder
+    from personahub_assets.lib.curation.encoders import StaticEncoder
 
     encoder = StaticEncoder()
     personas = ["A nurse in Oslo who works night shifts.", "A welder in Perth who builds boats.",

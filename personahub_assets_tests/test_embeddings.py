@@ -19,21 +19,23 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from personahub_assets.lib.curation.embeddings import (
-    EmbeddingDuplicate,
-    EmbeddingsAPIError,
-    MiniLMEncoder,
-    OpenAIEmbeddingsEncoder,
-    StaticEncoder,
+from personahub_assets.lib.curation.distill import (
     default_static_model_dir,
     distill_static_model,
-    embedding_near_duplicates,
     ensure_static_model,
-    kept_indices,
-    make_encoder,
-    normalize,
     static_model_exists,
 )
+from personahub_assets.lib.curation.embedding_dedup import (
+    EmbeddingDuplicate,
+    embedding_near_duplicates,
+    kept_indices,
+)
+from personahub_assets.lib.curation.encoders import MiniLMEncoder, StaticEncoder, make_encoder
+from personahub_assets.lib.curation.remote_encoder import (
+    EmbeddingsAPIError,
+    OpenAIEmbeddingsEncoder,
+)
+from personahub_assets.lib.curation.vectors import normalize
 from personahub_assets_tests.servers import loopback_server
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 
 from personahub_assets.lib.common.ids import persona_id
 from personahub_assets.lib.common.tables import to_arrow
-from personahub_assets.lib.curation import hub
-from personahub_assets.lib.curation.embeddings import normalize
+from personahub_assets.lib.curation import audit, hub, hub_decisions, hub_state, retraction
 from personahub_assets.lib.curation.minhash import near_duplicates
+from personahub_assets.lib.curation.vectors import normalize
 from personahub_assets.lib.personas.validation import hub_filter_reason
 from personahub_assets.resources.warehouse import WarehouseResource
 
@@ -123,7 +123,7 @@ def make_warehouse(path, rows: list[dict], cuts: list[int]) -> Warehouse:
     return wh
 
 
-SETTINGS = hub.HubSettings(encoder="word-hash", embedding_threshold=0.95, ivf_min_hub=0)
+SETTINGS = hub_decisions.HubSettings(encoder="word-hash", embedding_threshold=0.95, ivf_min_hub=0)
 
 
 def one_pass_reference(rows: list[dict], cuts: list[int]) -> tuple[set[str], set[str]]:
@@ -146,7 +146,7 @@ def one_pass_reference(rows: list[dict], cuts: list[int]) -> tuple[set[str], set
     return {r["persona_id"] for r in after}, {r["persona_id"] for r in survivors}
 
 
-def curate_all(wh: Warehouse, settings=SETTINGS) -> list[hub.BatchOutcome]:
+def curate_all(wh: Warehouse, settings=SETTINGS) -> list[hub_decisions.BatchOutcome]:
     outcomes, blocked = hub.curate_pending(wh.session, settings, WordHashEncoder())
     assert blocked is None
     return outcomes
@@ -160,11 +160,11 @@ def test_incremental_equals_one_pass_and_rebuild_for_any_split(tmp_path_factory,
     cuts = sorted(data.draw(st.sets(st.integers(1, len(rows) - 1), max_size=6)))
     wh = make_warehouse(tmp_path_factory.mktemp("hub") / "w.duckdb", rows, cuts)
     # incremental: one curation call per batch, as the asset's runs would do
-    for batch, seq in hub.pending_batches(wh.session):
+    for batch, seq in hub_state.pending_batches(wh.session):
         outs, blocked = hub.curate_pending(wh.session, SETTINGS, WordHashEncoder(),
                                            upto_seq=seq)
         assert blocked is None and [o.batch for o in outs] == [batch]
-    incremental = hub.hub_snapshot(wh.session)
+    incremental = hub_state.hub_snapshot(wh.session)
     # the MinHash stage equals one pass over the whole corpus in the same order
     minhash_kept, survivors = one_pass_reference(rows, cuts)
     members = wh.rows("SELECT persona_id, stage FROM hub_members")
@@ -172,8 +172,8 @@ def test_incremental_equals_one_pass_and_rebuild_for_any_split(tmp_path_factory,
     assert {r["persona_id"] for r in members if r["stage"] != "minhash"} == minhash_kept
     # rebuild by replay gives the identical hub, row for row, in every state table
     hub.rebuild(wh.session, SETTINGS, WordHashEncoder())
-    assert hub.hub_snapshot(wh.session) == incremental
-    assert hub.ledger_accounting(wh.session) == []
+    assert hub_state.hub_snapshot(wh.session) == incremental
+    assert audit.ledger_accounting(wh.session) == []
     assert incremental["persona_hub"], "the corpus always keeps someone"
 
 
@@ -200,11 +200,11 @@ def test_state_is_used_and_stages_fire(tmp_path):
 def test_settings_change_needs_a_rebuild(tmp_path):
     wh = make_warehouse(tmp_path / "w.duckdb", make_corpus(50, 1), [25])
     hub.curate_pending(wh.session, SETTINGS, WordHashEncoder(), upto_seq=1)
-    other = hub.HubSettings(encoder="word-hash", embedding_threshold=0.8, ivf_min_hub=0)
-    with pytest.raises(hub.HubStateError, match="rebuild_hub"):
+    other = hub_decisions.HubSettings(encoder="word-hash", embedding_threshold=0.8, ivf_min_hub=0)
+    with pytest.raises(hub_state.HubStateError, match="rebuild_hub"):
         hub.curate_pending(wh.session, other, WordHashEncoder())
     hub.rebuild(wh.session, other, WordHashEncoder())
-    assert hub.ledger_settings(wh.session) == other
+    assert hub_state.ledger_settings(wh.session) == other
 
 
 def test_blocked_by_an_unready_earlier_batch(tmp_path):
@@ -217,16 +217,16 @@ def test_blocked_by_an_unready_earlier_batch(tmp_path):
 
 def test_frozen_ivf_index_is_deterministic_and_replayable(tmp_path):
     rows = make_corpus(400, 3)
-    ivf = hub.HubSettings(encoder="word-hash", embedding_threshold=0.95, ivf_min_hub=100,
-                          ivf_nlist=8, ivf_nprobe=2)
+    ivf = hub_decisions.HubSettings(encoder="word-hash", embedding_threshold=0.95, ivf_min_hub=100,
+                                    ivf_nlist=8, ivf_nprobe=2)
     wh = make_warehouse(tmp_path / "w.duckdb", rows, [100, 200, 300])
     outcomes = curate_all(wh, ivf)
     assert [o.index for o in outcomes][0] == "exact" and outcomes[-1].index == "ivf"
     assert wh.scalar("SELECT count(*) FROM hub_index") == 8
     assert wh.scalar("SELECT count(*) FROM hub_vectors WHERE list < 0") == 0
-    first = hub.hub_snapshot(wh.session)
+    first = hub_state.hub_snapshot(wh.session)
     hub.rebuild(wh.session, ivf, WordHashEncoder())
-    assert hub.hub_snapshot(wh.session) == first
+    assert hub_state.hub_snapshot(wh.session) == first
 
 
 def test_retract_a_middle_batch_equals_never_having_it(tmp_path):
@@ -252,7 +252,7 @@ def test_retract_a_middle_batch_equals_never_having_it(tmp_path):
     assert sorted(p.rsplit("/", 1)[-1] for p in report.files_deleted) == [
         "p-0001.jsonl", "p-0001.parquet"]
     assert (exports / "math" / "p-0002.jsonl").exists()
-    for table in hub.BATCH_TABLES:
+    for table in retraction.BATCH_TABLES:
         assert wh.scalar(f'SELECT count(*) FROM "{table}" WHERE batch = ?', ["p-0001"]) == 0
     assert wh.scalar("SELECT count(*) FROM retracted_files WHERE batch = 'p-0001'") == 1
     # samples left only for personas still in the hub, in the same batch
@@ -267,26 +267,26 @@ def test_retract_a_middle_batch_equals_never_having_it(tmp_path):
         conn.execute("UPDATE personas SET batch = 'p-0002' WHERE batch = 'p-0001'")
         conn.execute("UPDATE batches SET batch = 'p-0002', seq = 3 WHERE batch = 'p-0001'")
     curate_all(never)
-    assert hub.hub_snapshot(wh.session) == hub.hub_snapshot(never.session)
-    assert hub.ledger_accounting(wh.session) == []
+    assert hub_state.hub_snapshot(wh.session) == hub_state.hub_snapshot(never.session)
+    assert audit.ledger_accounting(wh.session) == []
 
 
 def test_checks_see_what_the_filters_missed(tmp_path):
     rows = make_corpus(120, 5)
     wh = make_warehouse(tmp_path / "w.duckdb", rows, [60])
     curate_all(wh)
-    sample = hub.consistent_sample(wh.session, 10_000)
+    sample = audit.consistent_sample(wh.session, 10_000)
     assert len(sample) == wh.scalar("SELECT count(*) FROM persona_hub")
-    assert hub.pairs_at_or_above([t for _, t in sample], 0.9) == []
-    assert hub.ledger_accounting(wh.session) == []
+    assert audit.pairs_at_or_above([t for _, t in sample], 0.9) == []
+    assert audit.ledger_accounting(wh.session) == []
     # a near duplicate slipped into the hub behind the curation's back is found
     victim = wh.rows("SELECT * FROM persona_hub LIMIT 1")[0]
     twin = {**victim, "persona_id": "pTWIN", "persona": victim["persona"] + " indeed"}
     wh.replace_partitions([("persona_hub", {"persona_id": "pTWIN"},
                             to_arrow("persona_hub", [twin]))])
-    sample = hub.consistent_sample(wh.session, 10_000)
-    assert hub.pairs_at_or_above([t for _, t in sample], 0.9)
-    broken = hub.ledger_accounting(wh.session)
+    sample = audit.consistent_sample(wh.session, 10_000)
+    assert audit.pairs_at_or_above([t for _, t in sample], 0.9)
+    broken = audit.ledger_accounting(wh.session)
     assert [r["batch"] for r in broken] == [victim["batch"]]
 
 
@@ -333,7 +333,7 @@ def test_asset_curates_in_sequence_order_and_retraction_reaches_dagster(tmp_path
                              str(tmp_path / "exports"))
         assert keys[1] not in instance.get_dynamic_partitions(BATCHES)
         assert retraction.replayed == [keys[2]]
-        assert hub.ledger_accounting(wh.session) == []
+        assert audit.ledger_accounting(wh.session) == []
         result = materialize(ASSETS, selection=["persona_hub"], partition_key=keys[2],
                              resources=resources, instance=instance, run_config=config)
         assert result.success and all(e.passed for e in result.get_asset_check_evaluations())
@@ -352,13 +352,13 @@ def test_language_funnel_accounts_for_every_persona_per_language(tmp_path):
     wh = make_warehouse(tmp_path / "w.duckdb", rows, [100])
     curate_all(wh)
     for ledger in wh.rows("SELECT * FROM hub_ledger ORDER BY seq"):
-        funnel = hub.language_funnel(wh.session, ledger["batch"])
+        funnel = audit.language_funnel(wh.session, ledger["batch"])
         for row in funnel:
             assert row["in"] == (row["filtered"] + row["exact"] + row["minhash"]
                                  + row["embedding"] + row["kept"]), row
         assert sum(r["in"] for r in funnel) == ledger["personas_in"]
         assert sum(r["kept"] for r in funnel) == ledger["kept"]
         assert sum(r["exact"] for r in funnel) == ledger["exact"]
-    last = {r["language"]: r for r in hub.language_funnel(wh.session, "p-0001")}
+    last = {r["language"]: r for r in audit.language_funnel(wh.session, "p-0001")}
     assert last["ru"]["in"] == 2 and last["ru"]["exact"] == 1 and last["ru"]["kept"] == 1
     assert last["ru"]["drop_rate"] == 0.5

@@ -5,21 +5,11 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from personahub_assets.lib.curation import minhash
-from personahub_assets.lib.curation.minhash import (
-    MinHasher,
-    TokenSets,
-    band_keys,
-    band_recall,
-    candidate_pairs,
-    exact_jaccard,
-    jaccard,
-    near_duplicates,
-    similar_pairs,
-    token_hash,
-    tokenize,
-    word_set,
-)
+from personahub_assets.lib.curation import lsh, shingles, token_sets
+from personahub_assets.lib.curation.lsh import band_keys, candidate_pairs, similar_pairs
+from personahub_assets.lib.curation.minhash import band_recall, near_duplicates
+from personahub_assets.lib.curation.shingles import jaccard, token_hash, tokenize, word_set
+from personahub_assets.lib.curation.token_sets import MinHasher, TokenSets, exact_jaccard
 
 
 def test_band_defaults_catch_pairs_at_threshold():
@@ -294,11 +284,11 @@ def test_near_duplicates_match_the_plain_algorithm(seed, threshold, bands, rows)
 def test_small_internal_batches_give_the_same_decisions(monkeypatch):
     texts = _edited_corpus(42, 300)
     expected = _reference_near_duplicates(texts, 0.7, bands=32, rows=4)
-    monkeypatch.setattr(minhash, "_PREFIX_WIDTH_CAP", 1)  # most sets skip the prefix filter
-    monkeypatch.setattr(minhash, "_PAIR_BATCH", 3)
-    monkeypatch.setattr(minhash, "_COMPARE_BUDGET", 5)
-    monkeypatch.setattr(minhash, "_CHUNK_TEXTS", 7)
-    monkeypatch.setattr(minhash, "_SIGNATURE_BLOCK", 4)
+    monkeypatch.setattr(lsh, "_PREFIX_WIDTH_CAP", 1)  # most sets skip the prefix filter
+    monkeypatch.setattr(lsh, "_PAIR_BATCH", 3)
+    monkeypatch.setattr(token_sets, "_COMPARE_BUDGET", 5)
+    monkeypatch.setattr(shingles, "_CHUNK_TEXTS", 7)
+    monkeypatch.setattr(token_sets, "_SIGNATURE_BLOCK", 4)
     assert _as_tuples(near_duplicates(texts, 0.7, 128, 32, 4)) == expected
 
 

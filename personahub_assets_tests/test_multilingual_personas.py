@@ -14,13 +14,12 @@ import numpy as np
 import pytest
 
 from personahub_assets.lib.common.ids import persona_id
-from personahub_assets.lib.curation.embeddings import (
-    StaticEncoder,
+from personahub_assets.lib.curation.coverage import encoder_coverage, script_coverage
+from personahub_assets.lib.curation.embedding_dedup import (
     embedding_near_duplicates,
     embedding_near_duplicates_where_seen,
-    encoder_coverage,
-    script_coverage,
 )
+from personahub_assets.lib.curation.encoders import StaticEncoder
 from personahub_assets.lib.curation.minhash import near_duplicates
 from personahub_assets.lib.ingest.language import persona_language, word_units
 from personahub_assets.lib.personas.validation import (

@@ -10,7 +10,7 @@ through a Dagster ``EnvVar`` only.
 from dagster import ConfigurableResource
 from pydantic import Field
 
-from personahub_assets.lib.curation.embeddings import Encoder, make_encoder
+from personahub_assets.lib.curation.encoders import Encoder, make_encoder
 
 ENCODERS = ("static", "minilm", "openai")
 

@@ -65,7 +65,8 @@ TABLES: dict[str, pa.Schema] = {
         ("persona_id", _S), ("persona", _S), ("method", _S), ("batch", _S),
         ("stage", _S), ("duplicate_of", _S), ("similarity", _F),
     ]),
-    # The incremental hub's state (lib/curation/hub.py), every row keyed by the batch that wrote it.
+    # The incremental hub's state (lib/curation/hub_state.py), every row keyed by the batch that
+    # wrote it.
     # The ledger: which batches are curated, with their accounting and the settings used.
     "hub_ledger": pa.schema([
         ("batch", _S), ("seq", _L), ("personas_in", _L), ("kept", _L), ("dropped", _L),

@@ -10,7 +10,7 @@ from typing import Any
 
 from jsonschema import Draft202012Validator
 
-from personahub_assets.lib.curation.minhash import jaccard, word_set
+from personahub_assets.lib.curation.shingles import jaccard, word_set
 from personahub_assets.lib.ingest.language import word_units
 
 # A model declining the task, in the languages personas most often come in. "I can't" alone

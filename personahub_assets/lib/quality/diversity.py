@@ -9,7 +9,8 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from personahub_assets.lib.curation.minhash import jaccard, near_duplicates, word_set
+from personahub_assets.lib.curation.minhash import near_duplicates
+from personahub_assets.lib.curation.shingles import jaccard, word_set
 
 _WORD = re.compile(r"\w+")
 
