@@ -24,7 +24,7 @@ import pyarrow as pa
 
 from personahub_assets.lib.common.ids import doc_id, normalize_text, stable_hash
 from personahub_assets.lib.ingest.language import detect_language
-from personahub_assets.lib.ingest.sources import PREVIEW_CHARS, SourceRecord, SourceRejection
+from personahub_assets.lib.ingest.records import PREVIEW_CHARS, SourceRecord, SourceRejection
 
 _CONTROL = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _SPACES = re.compile(r"[ \t\u00a0]+")
@@ -99,14 +99,6 @@ def normalize_whitespace(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", text).strip()
 
 
-def binary_ratio(text: str) -> float:
-    """Share of characters that are NULs, other C0 controls or replacement characters."""
-    if not text:
-        return 0.0
-    bad = sum(1 for ch in text if ch == "\ufffd" or (ord(ch) < 32 and ch not in "\n\r\t"))
-    return bad / len(text)
-
-
 def html_main_text(html: str) -> str | None:
     """The main text of an HTML page without navigation, footers and other boilerplate."""
     import trafilatura
@@ -140,16 +132,34 @@ def _clean_texts(raws: list[str], html: list[bool], config: CleaningConfig
 
     Module-level and over plain lists, so a process pool can run it on slices of a batch.
     """
+    reasons = _binary_reasons(raws, config)
+    texts = _extracted_texts(raws, html, reasons, config)
+    final, n_chars, late = _normalized_and_judged(texts, config)
+    reasons = [r or lr for r, lr in zip(reasons, late, strict=True)]
+    languages = _languages(final, reasons, config)
+    return final, n_chars, reasons, languages
+
+
+def _binary_reasons(raws: list[str], config: CleaningConfig) -> list[str | None]:
+    """Step 1: ``binary_content`` for each raw input with too many binary characters."""
     import polars as pl
 
-    # 1. binary content, on the raw input
     frame = pl.DataFrame({"raw": raws}, schema={"raw": pl.String})
     binary = frame.select(
         pl.col("raw").str.count_matches(_PL_BINARY)
          > config.max_binary_ratio * pl.col("raw").str.len_chars()).to_series().to_list()
-    reasons: list[str | None] = ["binary_content" if b else None for b in binary]
+    return ["binary_content" if b else None for b in binary]
 
-    # 2. HTML main text (per page), and ftfy where it can change something (per text)
+
+def _extracted_texts(raws: list[str], html: list[bool], reasons: list[str | None],
+                     config: CleaningConfig) -> list[str | None]:
+    """Step 2: HTML main text (per page), and ftfy where it can change something (per text).
+
+    A page without main text gets ``no_main_text`` in ``reasons``; every rejected input's
+    text is None.
+    """
+    import polars as pl
+
     texts: list[str | None] = list(raws)
     for i, is_html in enumerate(html):
         if is_html and reasons[i] is None:
@@ -165,8 +175,15 @@ def _clean_texts(raws: list[str], html: list[bool], config: CleaningConfig
 
         for i in may_need.arg_true().to_list():
             texts[i] = ftfy.fix_text(texts[i])
+    return texts
 
-    # 3. whitespace, lengths and web-quality heuristics, as expressions over the batch
+
+def _normalized_and_judged(texts: list[str | None], config: CleaningConfig
+                           ) -> tuple[list[str | None], list[int | None], list[str | None]]:
+    """Step 3: whitespace, lengths and web-quality heuristics, as expressions over the batch:
+    ``(texts, n_chars, reasons)``."""
+    import polars as pl
+
     text = pl.col("text")
     cleaned = pl.DataFrame({"text": texts}, schema={"text": pl.String}).select(
         text.str.replace_all("\r\n", "\n", literal=True).str.replace_all("\r", "\n",
@@ -206,12 +223,14 @@ def _clean_texts(raws: list[str], html: list[bool], config: CleaningConfig
         .then(pl.lit("repeated_lines"))
         .otherwise(None).alias("reason"),
     )
-    final = quality.get_column("text").to_list()
-    n_chars = quality.get_column("n_chars").to_list()
-    late = quality.get_column("reason").to_list()
-    reasons = [r or lr for r, lr in zip(reasons, late, strict=True)]
+    return (quality.get_column("text").to_list(), quality.get_column("n_chars").to_list(),
+            quality.get_column("reason").to_list())
 
-    # 4. language
+
+def _languages(final: list[str | None], reasons: list[str | None], config: CleaningConfig
+               ) -> list[str]:
+    """Step 4: the language of each text still kept; one outside ``config.languages``, or
+    too uncertain, gets ``language:<code>`` in ``reasons``."""
     languages = [""] * len(final)
     for i, reason in enumerate(reasons):
         if reason is None:
@@ -220,7 +239,7 @@ def _clean_texts(raws: list[str], html: list[bool], config: CleaningConfig
             if config.languages and (language not in config.languages
                                      or probability < config.min_language_probability):
                 reasons[i] = f"language:{language}"
-    return final, n_chars, reasons, languages
+    return languages
 
 
 _POOLS: dict[int, object] = {}
@@ -230,6 +249,7 @@ def _one_thread_worker() -> None:
     """Each worker is one of the cores: polars' own thread pool (one thread per core, made
     when polars is first imported, which happens after this) would only contend with the
     other workers."""
+    # Allowed exception to settings.py owning os.environ: must be set before polars is imported.
     os.environ["POLARS_MAX_THREADS"] = "1"
 
 
@@ -293,7 +313,39 @@ def clean_batch(
     Returns:
         A :class:`CleanedBatch`; ``kept`` in input order.
     """
+    rejected, (sources, numbers, urls, raws, html) = _screened(records, config)
+    final, n_chars, reasons, languages = _clean_in_parallel(raws, html, config, workers)
 
+    # 5. exact duplicates inside the batch
+    kept: dict[str, list] = {name: [] for name in KEPT_SCHEMA.names}
+    first_of: dict[str, str] = {}
+    prefix = f"exact_duplicate_of:{batch}/" if batch else "exact_duplicate_of:"
+    for i, reason in enumerate(reasons):
+        if reason is None:
+            digest = content_hash(final[i])
+            did = doc_id(sources[i], final[i])
+            if drop_exact_duplicates and digest in first_of:
+                reason = prefix + first_of[digest]
+            else:
+                first_of.setdefault(digest, did)
+                for name, value in (("doc_id", did), ("source", sources[i]),
+                                    ("record_no", numbers[i]), ("url", urls[i]),
+                                    ("text", final[i]), ("n_chars", n_chars[i]),
+                                    ("content_hash", digest), ("language", languages[i])):
+                    kept[name].append(value)
+                continue
+        rejected.append({"source": sources[i], "record_no": numbers[i], "url": urls[i],
+                         "reason": reason, "raw_preview": (final[i] or raws[i])[:PREVIEW_CHARS]
+                         if reason.startswith(("language:", "exact_duplicate_of:"))
+                         else raws[i][:PREVIEW_CHARS], "location": None})
+    return _tables(kept, rejected, batch)
+
+
+def _screened(records: Iterable[SourceRecord | SourceRejection], config: CleaningConfig
+              ) -> tuple[list[dict], tuple[list[str], list[int], list[str | None], list[str],
+                                           list[bool]]]:
+    """The type check and raw-size guard: ``(rejected rows, (sources, record numbers, urls,
+    raw texts, is_html))``, the rows for the read rejections and the records that fail."""
     rejected: list[dict] = []
     sources: list[str] = []
     numbers: list[int] = []
@@ -321,31 +373,11 @@ def clean_batch(
         urls.append(rec.url)
         raws.append(rec.text)
         html.append(rec.is_html)
+    return rejected, (sources, numbers, urls, raws, html)
 
-    final, n_chars, reasons, languages = _clean_in_parallel(raws, html, config, workers)
 
-    # 5. exact duplicates inside the batch
-    kept: dict[str, list] = {name: [] for name in KEPT_SCHEMA.names}
-    first_of: dict[str, str] = {}
-    prefix = f"exact_duplicate_of:{batch}/" if batch else "exact_duplicate_of:"
-    for i, reason in enumerate(reasons):
-        if reason is None:
-            digest = content_hash(final[i])
-            did = doc_id(sources[i], final[i])
-            if drop_exact_duplicates and digest in first_of:
-                reason = prefix + first_of[digest]
-            else:
-                first_of.setdefault(digest, did)
-                for name, value in (("doc_id", did), ("source", sources[i]),
-                                    ("record_no", numbers[i]), ("url", urls[i]),
-                                    ("text", final[i]), ("n_chars", n_chars[i]),
-                                    ("content_hash", digest), ("language", languages[i])):
-                    kept[name].append(value)
-                continue
-        rejected.append({"source": sources[i], "record_no": numbers[i], "url": urls[i],
-                         "reason": reason, "raw_preview": (final[i] or raws[i])[:PREVIEW_CHARS]
-                         if reason.startswith(("language:", "exact_duplicate_of:"))
-                         else raws[i][:PREVIEW_CHARS], "location": None})
+def _tables(kept: dict[str, list], rejected: list[dict], batch: str | None) -> CleanedBatch:
+    """The Arrow tables of a cleaned batch, each with a ``batch`` column when it has a key."""
     kept_table = pa.table(kept, schema=KEPT_SCHEMA)
     rejected_table = pa.Table.from_pylist(rejected, schema=REJECTED_SCHEMA)
     if batch is not None:

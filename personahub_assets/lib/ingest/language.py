@@ -92,12 +92,6 @@ def script_shares(text: str) -> dict[str, float]:
     return {s: n / total for s, n in sorted(counts.items(), key=lambda kv: -kv[1])} if total else {}
 
 
-def dominant_script(text: str) -> str:
-    """The script of most of the letters of ``text`` (``"none"`` without letters)."""
-    shares = script_shares(text)
-    return next(iter(shares), "none")
-
-
 # ------------------------------------------------------------------------------------------
 # language identification
 
@@ -137,11 +131,6 @@ def detect_language(text: str) -> tuple[str, float]:
         sample = sample.lower()
     labels, probabilities = _fasttext_lite().predict(sample, k=1)
     return labels[0].removeprefix("__label__"), min(float(probabilities[0]), 1.0)
-
-
-def detect_languages(texts: list[str]) -> list[tuple[str, float]]:
-    """:func:`detect_language` of each text, in order."""
-    return [detect_language(text) for text in texts]
 
 
 #: Scripts used by one language only, so the script alone decides.
