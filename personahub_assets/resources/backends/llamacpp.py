@@ -10,9 +10,7 @@ import time
 from typing import Any
 
 from personahub_assets.lib.synthesis.generation import GenerationRequest, GenerationResult
-
-#: Sampling defaults of llama-cpp-python's high-level API, used by both llama.cpp paths.
-TOP_K, MIN_P = 40, 0.05
+from personahub_assets.resources.backends.llamacpp_sampling import MIN_P, TOP_K, json_gbnf
 
 _MODELS: dict[tuple[str, int, int], Any] = {}
 _GRAMMARS: dict[str, Any] = {}
@@ -59,23 +57,6 @@ def load_model(model_path: str, n_ctx: int, n_threads: int):
                 verbose=False,
             )
         return _MODELS[key]
-
-
-#: The string character rule of llama-cpp-python's JSON-schema converter lets a raw control
-#: character (a newline) into a string, which is not JSON: the judge's verdicts broke on it.
-_LOOSE_CHAR = 'char ::= [^"\\\\] |'
-_JSON_CHAR = 'char ::= [^"\\\\\\x7F\\x00-\\x1F] |'
-
-
-def json_gbnf(schema: dict[str, Any]) -> str:
-    """The llama.cpp grammar (GBNF) of a JSON schema, with strings limited to what JSON allows.
-
-    Key order matters: the grammar emits properties in the schema's order, which should match
-    the order of the few-shot examples.
-    """
-    from llama_cpp.llama_grammar import json_schema_to_gbnf
-
-    return json_schema_to_gbnf(json.dumps(schema)).replace(_LOOSE_CHAR, _JSON_CHAR)
 
 
 def _grammar(schema: dict[str, Any]):

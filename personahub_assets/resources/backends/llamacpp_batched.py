@@ -28,7 +28,7 @@ import llama_cpp
 import numpy as np
 
 from personahub_assets.lib.synthesis.generation import GenerationRequest, GenerationResult
-from personahub_assets.resources.backends.llamacpp import MIN_P, TOP_K, json_gbnf
+from personahub_assets.resources.backends.llamacpp_sampling import MIN_P, TOP_K, json_gbnf
 
 _MIN_SHARED_PREFIX = 16
 
@@ -237,44 +237,10 @@ class BatchedLlamaCpp:
         pending = deque(enumerate(requests))
         slots: dict[int, _Slot] = {}
         while pending or slots:
-            for seq in range(self.n_parallel):
-                if seq in slots or not pending:
-                    continue
-                index, request = pending[0]
-                cold = self._shared_prefix(request) < _MIN_SHARED_PREFIX
-                if cold and any(not s.generated for s in slots.values()):
-                    # Wait until the prompt being prefilled is cached and can be shared.
-                    break
-                pending.popleft()
-                try:
-                    slots[seq] = self._admit(index, request, seq)
-                except Exception as exc:  # one bad item never fails the batch
-                    results[index] = GenerationResult(text="", finish_reason="error",
-                                                      error=f"{type(exc).__name__}: {exc}")
-                if cold:
-                    break
+            self._admit_pending(pending, slots, results)
             if not slots:
                 continue
-            rows = 0
-            # Generating sequences first (one token each), then prompt chunks fill the rest.
-            for seq, slot in slots.items():
-                slot.batch_row = -1
-                if not slot.to_feed:
-                    self._add(rows, slot.generated[-1], slot.pos, seq, True)
-                    slot.batch_row, slot.pos, rows = rows, slot.pos + 1, rows + 1
-            for seq, slot in slots.items():
-                if not slot.to_feed or rows >= self.n_batch:
-                    continue
-                take = min(len(slot.to_feed), self.n_batch - rows)
-                for k in range(take):
-                    last = k == take - 1 and take == len(slot.to_feed)
-                    self._add(rows, slot.to_feed[k], slot.pos + k, seq, last)
-                    if last:
-                        slot.batch_row = rows
-                    rows += 1
-                slot.pos += take
-                slot.to_feed = slot.to_feed[take:]
-            self.batch.n_tokens = rows
+            self.batch.n_tokens = self._fill_batch(slots)
             status = llama_cpp.llama_decode(self.ctx, self.batch)
             if status != 0:
                 for seq, slot in list(slots.items()):
@@ -282,35 +248,85 @@ class BatchedLlamaCpp:
                     results[slot.index].error = f"llama_decode failed with status {status}"
                     del slots[seq]
                 continue
-            for seq, slot in list(slots.items()):
-                if slot.batch_row < 0:
-                    continue
-                if not slot.generated and len(slot.prompt) >= _MIN_SHARED_PREFIX:
-                    # The whole prompt is in the cache now: keep it for later requests.
-                    self._remember_prefix(slot.prompt, seq)
-                try:
-                    token = self._sample(slot)
-                except Exception as exc:  # one bad item never fails the batch
-                    results[slot.index] = self._finish(slot, seq, "", "error")
-                    results[slot.index].error = f"{type(exc).__name__}: {exc}"
-                    del slots[seq]
-                    continue
-                done, reason = False, "stop"
-                if llama_cpp.llama_vocab_is_eog(self.vocab, token):
-                    done = True
-                else:
-                    slot.generated.append(token)
-                text = self.llm.detokenize(slot.generated).decode("utf-8", errors="ignore")
-                # A grammar ends the output where the JSON value ends; a stop sequence such
-                # as a blank line could only cut the value short, so it does not apply.
-                for stop in (() if slot.request.json_schema is not None
-                             else slot.request.stop):
-                    cut = text.find(stop)
-                    if stop and cut >= 0:
-                        text, done = text[:cut], True
-                if not done and len(slot.generated) >= slot.request.max_tokens:
-                    done, reason = True, "length"
-                if done:
-                    results[slot.index] = self._finish(slot, seq, text, reason)
-                    del slots[seq]
+            self._sample_slots(slots, results)
         return [r for r in results if r is not None]
+
+    def _admit_pending(self, pending: deque[tuple[int, GenerationRequest]],
+                       slots: dict[int, _Slot], results: list[GenerationResult | None]
+                       ) -> None:
+        """Move waiting requests into free sequences; one that cannot start is errored."""
+        for seq in range(self.n_parallel):
+            if seq in slots or not pending:
+                continue
+            index, request = pending[0]
+            cold = self._shared_prefix(request) < _MIN_SHARED_PREFIX
+            if cold and any(not s.generated for s in slots.values()):
+                # Wait until the prompt being prefilled is cached and can be shared.
+                return
+            pending.popleft()
+            try:
+                slots[seq] = self._admit(index, request, seq)
+            except Exception as exc:  # one bad item never fails the batch
+                results[index] = GenerationResult(text="", finish_reason="error",
+                                                  error=f"{type(exc).__name__}: {exc}")
+            if cold:
+                return
+
+    def _fill_batch(self, slots: dict[int, _Slot]) -> int:
+        """Put the next tokens of every slot into the batch; returns its number of rows."""
+        rows = 0
+        # Generating sequences first (one token each), then prompt chunks fill the rest.
+        for seq, slot in slots.items():
+            slot.batch_row = -1
+            if not slot.to_feed:
+                self._add(rows, slot.generated[-1], slot.pos, seq, True)
+                slot.batch_row, slot.pos, rows = rows, slot.pos + 1, rows + 1
+        for seq, slot in slots.items():
+            if not slot.to_feed or rows >= self.n_batch:
+                continue
+            take = min(len(slot.to_feed), self.n_batch - rows)
+            for k in range(take):
+                last = k == take - 1 and take == len(slot.to_feed)
+                self._add(rows, slot.to_feed[k], slot.pos + k, seq, last)
+                if last:
+                    slot.batch_row = rows
+                rows += 1
+            slot.pos += take
+            slot.to_feed = slot.to_feed[take:]
+        return rows
+
+    def _sample_slots(self, slots: dict[int, _Slot], results: list[GenerationResult | None]
+                      ) -> None:
+        """After a decode: the next token of every slot that has logits, and the results of
+        the slots that are done (their sequences freed)."""
+        for seq, slot in list(slots.items()):
+            if slot.batch_row < 0:
+                continue
+            if not slot.generated and len(slot.prompt) >= _MIN_SHARED_PREFIX:
+                # The whole prompt is in the cache now: keep it for later requests.
+                self._remember_prefix(slot.prompt, seq)
+            try:
+                token = self._sample(slot)
+            except Exception as exc:  # one bad item never fails the batch
+                results[slot.index] = self._finish(slot, seq, "", "error")
+                results[slot.index].error = f"{type(exc).__name__}: {exc}"
+                del slots[seq]
+                continue
+            done, reason = False, "stop"
+            if llama_cpp.llama_vocab_is_eog(self.vocab, token):
+                done = True
+            else:
+                slot.generated.append(token)
+            text = self.llm.detokenize(slot.generated).decode("utf-8", errors="ignore")
+            # A grammar ends the output where the JSON value ends; a stop sequence such
+            # as a blank line could only cut the value short, so it does not apply.
+            for stop in (() if slot.request.json_schema is not None
+                         else slot.request.stop):
+                cut = text.find(stop)
+                if stop and cut >= 0:
+                    text, done = text[:cut], True
+            if not done and len(slot.generated) >= slot.request.max_tokens:
+                done, reason = True, "length"
+            if done:
+                results[slot.index] = self._finish(slot, seq, text, reason)
+                del slots[seq]
