@@ -4,7 +4,6 @@ encoder once (``make install`` and the image build run it)."""
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from collections.abc import Sequence
@@ -16,6 +15,7 @@ from personahub_assets.lib.curation.distill import (
     ensure_static_model,
     static_model_exists,
 )
+from personahub_assets.settings import use_offline_hub
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -26,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("output_dir", nargs="?", help="default: " + str(default_static_model_dir()))
     parser.add_argument("--force", action="store_true", help="distill again over an existing model")
     args = parser.parse_args(argv)
-    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    use_offline_hub()
     target = Path(args.output_dir) if args.output_dir else default_static_model_dir()
     if static_model_exists(target) and not args.force:
         sys.stdout.write(f"static embedding model already in {target}\n")

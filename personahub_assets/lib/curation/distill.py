@@ -9,13 +9,11 @@ install`` does it once, through ``python -m personahub_assets.cli.distill``) int
 
 from __future__ import annotations
 
-import os
 import shutil
 import tempfile
 from pathlib import Path
 
-STATIC_MODEL_ENV = "PERSONAHUB_STATIC_MODEL_DIR"
-STATIC_MODEL_SUBDIR = Path("personahub-assets") / "models" / "minilm-static"
+from personahub_assets.settings import static_model_dir
 
 
 def packaged_minilm_path() -> Path:
@@ -44,11 +42,7 @@ def default_static_model_dir() -> Path:
     under the user's cache folder (``$XDG_CACHE_HOME`` or ``~/.cache``), so that every data
     directory, test run and demo shares one model. Read at call time, not import time.
     """
-    override = os.environ.get(STATIC_MODEL_ENV)
-    if override:
-        return Path(override)
-    cache = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(cache) / STATIC_MODEL_SUBDIR
+    return static_model_dir()
 
 
 def static_model_exists(model_dir: str | Path) -> bool:
