@@ -6,6 +6,7 @@ import dataclasses
 import json
 from datetime import datetime, timezone
 
+import pytest
 from dagster import (
     Definitions,
     MultiPartitionKey,
@@ -107,6 +108,7 @@ def test_incoming_sensor_registers_each_new_content_once(tmp_path, monkeypatch):
         assert instance.get_dynamic_partitions(BATCHES) == _ledger(warehouse)
 
 
+@pytest.mark.slow
 def test_nightly_backfill_requests_only_missing_synthesis_of_curated_batches(tmp_path):
     resources = _resources(tmp_path)
     wh = resources["warehouse"]
@@ -150,6 +152,7 @@ def test_the_code_location_loads_with_every_job():
         assert defs.resolve_job_def(job.name).name == job.name
 
 
+@pytest.mark.slow
 def test_report_shows_latest_result_per_check_and_partition(tmp_path):
     from personahub_assets.cli.report import format_report, latest_check_results, write_html_report
     from personahub_assets.lib.common.ids import persona_id

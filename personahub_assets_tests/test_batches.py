@@ -92,6 +92,7 @@ def _register_in_process(path: str, source: str, start) -> list[int]:
     return [b.seq for b in register_source(wh, source, max_records=1)]
 
 
+@pytest.mark.slow
 def test_sequence_numbers_are_allocated_without_races(tmp_path):
     path = str(tmp_path / "w.duckdb")
     sources = []

@@ -33,6 +33,8 @@ from personahub_assets.lib.common.tables import TABLES, to_arrow
 from personahub_assets.settings import Settings
 from personahub_assets_tests.cluster_servers import PG_USER, postgres_server
 
+pytestmark = pytest.mark.cluster
+
 pytest.importorskip("psycopg2", reason="the 'cluster' extra is not installed")
 pytest.importorskip("duckdb_extension_ducklake", reason="the 'cluster' extra is not installed")
 

@@ -152,6 +152,7 @@ def curate_all(wh: Warehouse, settings=SETTINGS) -> list[hub_decisions.BatchOutc
     return outcomes
 
 
+@pytest.mark.slow
 @settings(max_examples=6, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seed=st.integers(0, 10_000), data=st.data())

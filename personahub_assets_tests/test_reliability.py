@@ -133,6 +133,7 @@ def test_sigkill_inside_every_partition_write_loses_nothing(tmp_path):
     (tmp_path / "crash_matrix.json").write_text(json.dumps(outcomes))
 
 
+@pytest.mark.slow
 def test_concurrent_runs_on_different_partitions_share_the_warehouse(tmp_path):
     """Two runs, each in its own process, write different batches of the same tables at once."""
     batches = _corpus(tmp_path)
@@ -154,6 +155,7 @@ _record = st.fixed_dictionaries({"url": st.none() | st.text(max_size=20),
                                  "text": _text | st.just("A sentence about gardens. " * 12)})
 
 
+@pytest.mark.slow
 @settings(max_examples=15, deadline=None,
           suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(records=st.lists(_record, max_size=8), which=st.sampled_from([0, 1]))

@@ -2,6 +2,7 @@
 
 import json
 
+import pytest
 from dagster import EnvVar, MultiPartitionKey, instance_for_test, materialize
 
 from personahub_assets.definitions import ASSETS
@@ -42,6 +43,7 @@ def test_server_dying_mid_batch_is_flagged_and_resumed(tmp_path):
     assert all(r.error is None for r in again)
 
 
+@pytest.mark.slow
 def test_planted_api_key_never_reaches_logs_tables_or_exports(tmp_path, monkeypatch, capfd):
     monkeypatch.setenv("PERSONAHUB_TEST_SECRET", SECRET)
     wh = WarehouseResource(path=str(tmp_path / "w.duckdb"))

@@ -140,6 +140,7 @@ def _persona_sets(folder: Path) -> list[Path]:
     return sets
 
 
+@pytest.mark.slow
 def test_a_failed_check_blocks_only_its_batch_and_a_failed_run_is_retried_then_reported(
         tmp_path):
     incoming = tmp_path / "incoming"

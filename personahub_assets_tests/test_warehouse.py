@@ -62,6 +62,7 @@ def _writer(path: str, shard: int, rounds: int) -> None:
         wh.replace_partition("documents", {"batch": str(shard)}, _docs(shard, 20, tag=f"r{r}"))
 
 
+@pytest.mark.slow
 def test_concurrent_processes_do_not_collide(tmp_path):
     path = str(tmp_path / "w.duckdb")
     ctx = mp.get_context("spawn")
