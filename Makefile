@@ -8,7 +8,7 @@ export DAGSTER_HOME ?= $(abspath $(DATA_DIR))/dagster
 # llama-cpp-python builds from source; use both cores.
 export CMAKE_BUILD_PARALLEL_LEVEL ?= 2
 
-.PHONY: install demo update rebuild retract test ui report lint clean screenshots
+.PHONY: install demo update rebuild retract test check ui report lint clean screenshots
 
 # Every install goes through constraints.txt, which holds the torch pin (the `vllm` extra
 # resolves against it too).
@@ -52,8 +52,13 @@ retract: install $(DAGSTER_HOME)/dagster.yaml
 	@test -n "$(BATCH)" || (echo "usage: make retract BATCH=<batch key>" && exit 2)
 	$(BIN)/python -m personahub_assets.retract --batch $(BATCH)
 
+# The whole suite (CI). `make check` is the inner loop: only the tests that carry none of the
+# tier markers of pyproject.toml (slow, cluster, browser, model), in under 3 minutes.
 test: install
 	$(BIN)/python -m pytest
+
+check: install
+	$(BIN)/python -m pytest -m "not slow and not cluster and not browser and not model"
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml

@@ -202,6 +202,7 @@ def test_report_shows_latest_result_per_check_and_partition(tmp_path):
         assert html.count("<svg") == 3 and "samples_valid_rate" in html and "FAILED (WARN)" in html
 
 
+@pytest.mark.slow
 def test_a_backfill_run_can_carry_several_synthesis_partitions(tmp_path):
     """A backfill hands one run a range of partitions (the backfill policy allows six); each
     is written and materialized separately."""
