@@ -20,6 +20,8 @@ from collections import Counter
 from collections.abc import Mapping
 from typing import Any
 
+from personahub_assets.lib.ingest.language import detect_language
+
 #: The persona domains, with the words that point to each (lower case, whole words or stems).
 DOMAIN_KEYWORDS: dict[str, tuple[str, ...]] = {
     "science_math": ("physic", "chemist", "biolog", "mathemat", "statistic", "scientist",
@@ -142,6 +144,30 @@ def import_attributes(fields: Mapping[str, Any] | None) -> dict[str, Any] | None
     if isinstance(fields.get("language"), str) and fields["language"].strip():
         out["language"] = fields["language"].strip().lower()
     return out or None
+
+
+def needs_model(imported: Mapping[str, Any] | None) -> bool:
+    """Whether an import left occupation, domain or expertise for the model to find."""
+    return not {"occupation", "domain", "expertise"} <= set(imported or {})
+
+
+def attribute_row(persona: Mapping[str, Any], batch: str, imported: Mapping[str, Any] | None,
+                  model: Mapping[str, Any] | None, prov: Mapping[str, Any] | None
+                  ) -> dict[str, Any]:
+    """One ``persona_attributes`` row: an import's fields beat the model's answer, which beats
+    the keyword rules; the language is the import's or the detected one. ``prov`` is the
+    model call's provenance (empty where no call was made)."""
+    source = imported or {}
+    attrs = {**rule_attributes(persona["persona"]), **(model or {}), **source}
+    kind = "import" if source else "model" if model else "rules"
+    return {"persona_id": persona["persona_id"], "batch": batch,
+            "occupation": attrs.get("occupation"), "domain": attrs["domain"],
+            "expertise": attrs["expertise"],
+            "language": source.get("language") or detect_language(persona["persona"])[0],
+            "attribute_source": kind, "source_fields": persona["source_fields"],
+            **(prov or {"backend": "rules" if kind == "rules" else "import",
+                        "model": None, "template": "persona_attributes_rules",
+                        "template_version": "1", "sampling_params": "{}"})}
 
 
 def dominant_share(domains: list[str]) -> tuple[str | None, float]:
