@@ -2,10 +2,9 @@
 
 import json
 from collections import Counter
+from typing import Any
 
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     Config,
@@ -16,17 +15,19 @@ from dagster import (
 from pydantic import Field
 
 from personahub_assets import previews
+from personahub_assets.assets.common import check_result, materialize_result
 from personahub_assets.automation import batch_condition
 from personahub_assets.lib.common.tables import to_arrow
 from personahub_assets.lib.export import plots
-from personahub_assets.lib.ingest.cleaning import detect_language
 from personahub_assets.lib.personas.attributes import (
     DOMAINS,
+    attribute_row,
     dominant_share,
     import_attributes,
+    needs_model,
     normalize_model_attributes,
-    rule_attributes,
 )
+from personahub_assets.lib.personas.queries import attribute_inputs, attributed_count
 from personahub_assets.lib.synthesis.generation import provenance, seed_for, summarize
 from personahub_assets.partitions import batch_partitions
 from personahub_assets.prompts import persona_attributes as prompt
@@ -77,16 +78,11 @@ def persona_attributes(
     if config.method not in METHODS:
         raise ValueError(f"unknown method {config.method!r}; choose one of {METHODS}")
     batch = context.partition_key
-    personas = warehouse.rows(
-        "SELECT h.persona_id, h.persona, any_value(p.source_fields) AS source_fields "
-        "FROM persona_hub h LEFT JOIN personas p ON p.persona_id = h.persona_id "
-        "AND p.method = 'import' AND p.source_fields IS NOT NULL "
-        "WHERE h.batch = ? GROUP BY h.persona_id, h.persona ORDER BY h.persona_id", [batch])
+    personas = attribute_inputs(warehouse.rows, batch)
     imported = {p["persona_id"]: import_attributes(json.loads(p["source_fields"]))
                 for p in personas if p["source_fields"]}
-    to_ask = [p for p in personas if config.method == "model"
-              and not {"occupation", "domain", "expertise"} <= set(imported.get(
-                  p["persona_id"]) or {})]
+    to_ask = [p for p in personas
+              if config.method == "model" and needs_model(imported.get(p["persona_id"]))]
     requests = [prompt.TEMPLATE.request({"persona": p["persona"]},
                                         seed=seed_for(p["persona_id"], "attributes"))
                 for p in to_ask]
@@ -98,59 +94,46 @@ def persona_attributes(
             normalize_model_attributes(res.parsed) if res.error is None else None,
             provenance(llm.backend, llm.model_name, prompt.TEMPLATE.name,
                        prompt.TEMPLATE.version, req, res))
-    rows = []
-    for p in personas:
-        rules = rule_attributes(p["persona"])
-        model, prov = answered.get(p["persona_id"], (None, {}))
-        source = imported.get(p["persona_id"]) or {}
-        attrs = {**rules, **(model or {}), **source}
-        kind = ("import" if source else "model" if model else "rules")
-        rows.append({"persona_id": p["persona_id"], "batch": batch,
-                     "occupation": attrs.get("occupation"), "domain": attrs["domain"],
-                     "expertise": attrs["expertise"],
-                     "language": source.get("language") or detect_language(p["persona"])[0],
-                     "attribute_source": kind, "source_fields": p["source_fields"],
-                     **(prov or {"backend": "rules" if kind == "rules" else "import",
-                                 "model": None, "template": "persona_attributes_rules",
-                                 "template_version": "1", "sampling_params": "{}"})})
+    rows = [attribute_row(p, batch, imported.get(p["persona_id"]),
+                          *answered.get(p["persona_id"], (None, {}))) for p in personas]
     warehouse.replace_partitions([("persona_attributes", {"batch": batch},
                                    to_arrow("persona_attributes", rows))])
-    stored = warehouse.scalar(
-        "SELECT count(*) FROM persona_attributes WHERE batch = ? AND domain IN "
-        "(SELECT unnest(?))", [batch, list(DOMAINS)])
-    domains = Counter(r["domain"] for r in rows)
+    stored = attributed_count(warehouse.rows, batch, DOMAINS)
     top, share = dominant_share([r["domain"] for r in rows])
-    filled = {c: sum(r[c] is not None for r in rows) for c in
-              ("occupation", "domain", "expertise", "language")}
-    return MaterializeResult(
-        metadata={
-            "personas": len(rows),
-            "attribute_source": previews.counts(
-                dict(Counter(r["attribute_source"] for r in rows))),
-            "filled": MetadataValue.json(filled),
-            "domains": previews.counts(dict(domains)),
-            "domain_chart": MetadataValue.md(plots.svg_markdown(plots.funnel_svg(
-                domains.most_common(), title="Personas per domain"), "personas per domain")
-                if rows else "_no personas_"),
-            "expertise": previews.counts(
-                dict(Counter(r["expertise"] for r in rows))),
-            "languages": previews.counts(
-                dict(Counter(r["language"] for r in rows))),
-            **summarize(results),
-            "preview": previews.table(
-                [{**r, "persona": p["persona"]} for r, p in zip(rows, personas, strict=True)][:8],
-                ["persona", "occupation", "domain", "expertise", "language"], max_chars=100),
-        },
-        check_results=[
-            AssetCheckResult(check_name="every_persona_attributed",
-                             passed=stored == len(personas), severity=AssetCheckSeverity.ERROR,
-                             metadata={"personas": len(personas), "attributed": stored}),
-            AssetCheckResult(check_name="persona_domain_coverage",
-                             passed=share <= config.max_domain_share,
-                             severity=AssetCheckSeverity.WARN,
-                             metadata={"dominant_domain": str(top),
-                                       "dominant_share": round(share, 4),
-                                       "max_domain_share": config.max_domain_share,
-                                       "domains_present": len(domains)}),
+    return materialize_result(
+        _attribute_stats(rows, personas, results),
+        checks=[
+            check_result("every_persona_attributed", stored == len(personas),
+                         {"personas": len(personas), "attributed": stored}),
+            check_result("persona_domain_coverage", share <= config.max_domain_share,
+                         {"dominant_domain": str(top), "dominant_share": round(share, 4),
+                          "max_domain_share": config.max_domain_share,
+                          "domains_present": len({r["domain"] for r in rows})}, warn=True),
         ],
     )
+
+
+def _attribute_stats(rows: list[dict[str, Any]], personas: list[dict[str, Any]],
+                     results: list) -> dict[str, Any]:
+    """The metadata of a batch's attributes: sources, filled fields, the value counts."""
+    domains = Counter(r["domain"] for r in rows)
+    filled = {c: sum(r[c] is not None for r in rows) for c in
+              ("occupation", "domain", "expertise", "language")}
+    return {
+        "personas": len(rows),
+        "attribute_source": previews.counts(
+            dict(Counter(r["attribute_source"] for r in rows))),
+        "filled": MetadataValue.json(filled),
+        "domains": previews.counts(dict(domains)),
+        "domain_chart": MetadataValue.md(plots.svg_markdown(plots.funnel_svg(
+            domains.most_common(), title="Personas per domain"), "personas per domain")
+            if rows else "_no personas_"),
+        "expertise": previews.counts(
+            dict(Counter(r["expertise"] for r in rows))),
+        "languages": previews.counts(
+            dict(Counter(r["language"] for r in rows))),
+        **summarize(results),
+        "preview": previews.table(
+            [{**r, "persona": p["persona"]} for r, p in zip(rows, personas, strict=True)][:8],
+            ["persona", "occupation", "domain", "expertise", "language"], max_chars=100),
+    }

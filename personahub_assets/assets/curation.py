@@ -7,9 +7,10 @@ word 1-grams) and embedding near-duplicates (cosine on sentence embeddings).
 """
 
 
+from typing import Any
+
 from dagster import (
     AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     AssetKey,
@@ -22,10 +23,11 @@ from dagster import (
 from pydantic import Field
 
 from personahub_assets import previews
-from personahub_assets.assets.common import table_metadata
+from personahub_assets.assets.common import check_result, materialize_result
 from personahub_assets.automation import batch_condition, materialized_partitions
 from personahub_assets.cluster import HUB_POOL
 from personahub_assets.lib.curation import hub
+from personahub_assets.lib.curation import queries as hub_queries
 from personahub_assets.lib.curation.minhash import band_recall
 from personahub_assets.lib.export import plots
 from personahub_assets.lib.personas.pii_audit import audit_pii
@@ -136,103 +138,106 @@ def persona_hub(
     _, seq = warehouse.batch(batch)
     settings = config.settings(embeddings.describe())
     encoder = embeddings.build() if settings.embedding_dedup else None
+    try:
+        outcomes, blocked = hub.curate_pending(
+            warehouse.session, settings, encoder, upto_seq=seq,
+            ready=persona_readiness(context.instance, batch),
+            on_batch=lambda outcome: context.log.info(_outcome_line(outcome)))
+    except hub.HubStateError as exc:
+        raise Failure(str(exc)) from exc
+    row = hub_queries.ledger_entry(warehouse.rows, batch)
+    if row is None:
+        raise Failure(f"batch {batch} (seq {seq}) waits for batch {blocked[0]} (seq "
+                      f"{blocked[1]}), whose personas are not materialized yet: the hub "
+                      f"curates batches in sequence order. Materialize that batch's personas; "
+                      f"automation then runs this partition again.")
+    curated = [o.batch for o in outcomes]
+    with warehouse.reader() as rows:  # the asset's own reads share one session
+        hub_rows = hub_queries.hub_size(rows)
+        audited = hub_queries.personas_of_batches(rows, curated or [batch])
+        preview = hub_queries.hub_preview(rows, batch)
+        dropped = hub_queries.dedup_log_preview(rows, batch)
+    sample = hub.consistent_sample(warehouse.session, config.check_sample)
+    emb = (hub.sample_embedding_pairs(warehouse.session, settings.embedding_threshold,
+                                      config.embedding_check_sample)
+           if settings.embedding_dedup else {"checked": 0, "pairs": 0})
+    checks = _hub_checks(hub.ledger_accounting(warehouse.session), hub_rows, sample,
+                         hub.pairs_at_or_above([text for _, text in sample],
+                                               settings.minhash_threshold), audited, emb)
+    stats = {
+        "batch_seq": seq,
+        "curated_by_this_run": curated,
+        **_ledger_stats(row, outcomes, batch),
+        "hub_size": hub_rows["n"],
+        "embedding_index": hub.ivf_recall_note(settings),
+        **({"embedding_encoder": embeddings.describe()} if settings.embedding_dedup else {}),
+        **{f"seconds_{k}": round(sum(o.seconds.get(k, 0.0) for o in outcomes), 3)
+           for k in ("filters", "minhash", "read_vectors", "encode", "embedding", "write")},
+        "dedup_funnel": MetadataValue.md(plots.svg_markdown(plots.funnel_svg(
+            _funnel(row), title=f"Persona dedup funnel, batch {batch}"), "dedup funnel")),
+        "lsh_recall_at_threshold": round(
+            band_recall(settings.minhash_threshold, settings.bands, settings.rows), 6),
+        "preview": previews.table(preview, ["persona_id", "method", "depth", "persona"]),
+        "dedup_log_preview": previews.table(
+            dropped, ["stage", "similarity", "persona", "duplicate_of"]),
+        "languages": previews.table(
+            hub.language_funnel(warehouse.session, batch),
+            ["language", "in", "filtered", "exact", "minhash", "embedding", "kept",
+             "drop_rate"]),
+    }
+    return materialize_result(stats, table="persona_hub", row_count=hub_rows["n"],
+                              checks=checks)
 
-    def log(outcome: hub.BatchOutcome) -> None:
-        context.log.info(
-            f"persona_hub: batch {outcome.batch} (seq {outcome.seq}, {outcome.index} index): "
+
+def _outcome_line(outcome: hub.BatchOutcome) -> str:
+    """The log line of one curated batch."""
+    return (f"persona_hub: batch {outcome.batch} (seq {outcome.seq}, {outcome.index} index): "
             f"{outcome.personas_in} in, {outcome.filtered} filtered, {outcome.exact} exact, "
             f"{outcome.minhash} MinHash, {outcome.embedding} embedding, {outcome.kept} kept, "
             f"{outcome.unseen} left to MinHash (the encoder cannot represent them); "
             + ", ".join(f"{k} {v:.2f}s" for k, v in outcome.seconds.items()))
 
-    try:
-        outcomes, blocked = hub.curate_pending(
-            warehouse.session, settings, encoder, upto_seq=seq,
-            ready=persona_readiness(context.instance, batch), on_batch=log)
-    except hub.HubStateError as exc:
-        raise Failure(str(exc)) from exc
-    ledger = warehouse.rows("SELECT * FROM hub_ledger WHERE batch = ?", [batch])
-    if not ledger:
-        raise Failure(f"batch {batch} (seq {seq}) waits for batch {blocked[0]} (seq "
-                      f"{blocked[1]}), whose personas are not materialized yet: the hub "
-                      f"curates batches in sequence order. Materialize that batch's personas; "
-                      f"automation then runs this partition again.")
-    row = ledger[0]
-    curated = [o.batch for o in outcomes]
 
-    hub_rows = warehouse.rows("SELECT count(*) AS n, count(DISTINCT persona_id) AS ids "
-                              "FROM persona_hub")[0]
-    unaccounted = hub.ledger_accounting(warehouse.session)
-    sample = hub.consistent_sample(warehouse.session, config.check_sample)
-    pairs = hub.pairs_at_or_above([text for _, text in sample], settings.minhash_threshold)
-    audited = warehouse.rows("SELECT persona_id, persona FROM persona_hub WHERE batch IN "
-                             "(SELECT unnest(?::VARCHAR[]))", [curated or [batch]])
+def _ledger_stats(row: dict[str, Any], outcomes: list[hub.BatchOutcome], batch: str
+                  ) -> dict[str, Any]:
+    """The batch's figures from its ledger row, in the metadata's names."""
+    return {
+        "personas_in": row["personas_in"],
+        "filtered": row["filtered"],
+        "exact_duplicates": row["exact"],
+        "near_duplicates": row["minhash"],
+        "embedding_near_duplicates": row["embedding"],
+        "embedding_unseen_personas": sum(o.unseen for o in outcomes if o.batch == batch),
+        "kept": row["kept"],
+    }
+
+
+def _funnel(row: dict[str, Any]) -> list[tuple[str, int]]:
+    """Personas left after each stage of the batch's curation."""
+    return [("personas_in", row["personas_in"]),
+            ("after_filters", row["personas_in"] - row["filtered"]),
+            ("after_exact", row["personas_in"] - row["filtered"] - row["exact"]),
+            ("after_minhash", row["kept"] + row["embedding"]), ("after_embedding", row["kept"])]
+
+
+def _hub_checks(unaccounted: list[dict], hub_rows: dict[str, int], sample: list[tuple[str, str]],
+                pairs: list[tuple[int, int, float]], audited: list[dict[str, Any]],
+                emb: dict[str, int]) -> list[AssetCheckResult]:
+    """The hub's five checks, from the recounted ledger, the hub's size and distinct IDs, the
+    sample's near-duplicate pairs, the curated personas and the embedding sample."""
     leaks = [(r["persona_id"], kinds) for r in audited if (kinds := audit_pii(r["persona"]))]
-    emb = (hub.sample_embedding_pairs(warehouse.session, settings.embedding_threshold,
-                                      config.embedding_check_sample)
-           if settings.embedding_dedup else {"checked": 0, "pairs": 0})
-    preview = warehouse.rows("SELECT persona_id, method, depth, persona FROM persona_hub "
-                             "WHERE batch = ? ORDER BY persona_id LIMIT 10", [batch])
-    dropped = warehouse.rows("SELECT stage, similarity, persona, duplicate_of FROM "
-                             "persona_dedup_log WHERE batch = ? ORDER BY stage, persona_id "
-                             "LIMIT 10", [batch])
-    funnel = [("personas_in", row["personas_in"]),
-              ("after_filters", row["personas_in"] - row["filtered"]),
-              ("after_exact", row["personas_in"] - row["filtered"] - row["exact"]),
-              ("after_minhash", row["kept"] + row["embedding"]), ("after_embedding", row["kept"])]
-    seconds = {f"seconds_{k}": round(sum(o.seconds.get(k, 0.0) for o in outcomes), 3)
-               for k in ("filters", "minhash", "read_vectors", "encode", "embedding", "write")}
-    return MaterializeResult(
-        metadata={
-            **table_metadata("persona_hub", hub_rows["n"]),
-            "batch_seq": seq,
-            "curated_by_this_run": curated,
-            "personas_in": row["personas_in"],
-            "filtered": row["filtered"],
-            "exact_duplicates": row["exact"],
-            "near_duplicates": row["minhash"],
-            "embedding_near_duplicates": row["embedding"],
-            "embedding_unseen_personas": sum(o.unseen for o in outcomes if o.batch == batch),
-            "kept": row["kept"],
-            "hub_size": hub_rows["n"],
-            "embedding_index": hub.ivf_recall_note(settings),
-            **({"embedding_encoder": embeddings.describe()} if settings.embedding_dedup
-               else {}),
-            **seconds,
-            "dedup_funnel": MetadataValue.md(plots.svg_markdown(plots.funnel_svg(
-                funnel, title=f"Persona dedup funnel, batch {batch}"), "dedup funnel")),
-            "lsh_recall_at_threshold": round(
-                band_recall(settings.minhash_threshold, settings.bands, settings.rows), 6),
-            "preview": previews.table(preview, ["persona_id", "method", "depth", "persona"]),
-            "dedup_log_preview": previews.table(
-                dropped, ["stage", "similarity", "persona", "duplicate_of"]),
-            "languages": previews.table(
-                hub.language_funnel(warehouse.session, batch),
-                ["language", "in", "filtered", "exact", "minhash", "embedding", "kept",
-                 "drop_rate"]),
-        },
-        check_results=[
-            AssetCheckResult(check_name="hub_accounted", passed=not unaccounted,
-                             severity=AssetCheckSeverity.ERROR,
-                             metadata={"batches_not_adding_up": len(unaccounted),
-                                       "first": str(unaccounted[:3])}),
-            AssetCheckResult(check_name="hub_unique_ids",
-                             passed=hub_rows["n"] == hub_rows["ids"],
-                             severity=AssetCheckSeverity.ERROR,
-                             metadata={"rows": hub_rows["n"], "distinct_ids": hub_rows["ids"]}),
-            AssetCheckResult(check_name="hub_no_near_duplicates", passed=not pairs,
-                             severity=AssetCheckSeverity.ERROR,
-                             metadata={"sample": len(sample), "pairs_above_threshold":
-                                       len(pairs), "first": str([
-                                           (sample[i][0], sample[j][0], round(s, 3))
-                                           for i, j, s in pairs[:3]])}),
-            AssetCheckResult(check_name="hub_no_pii", passed=not leaks,
-                             severity=AssetCheckSeverity.ERROR,
-                             metadata={"audited": len(audited), "pii_leaks": len(leaks),
-                                       "first": str(leaks[:3])}),
-            AssetCheckResult(check_name="hub_no_embedding_near_duplicates",
-                             passed=not emb["pairs"], severity=AssetCheckSeverity.WARN,
-                             metadata={"sample": emb["checked"],
-                                       "pairs_above_threshold": emb["pairs"]}),
-        ],
-    )
+    return [
+        check_result("hub_accounted", not unaccounted,
+                     {"batches_not_adding_up": len(unaccounted), "first": str(unaccounted[:3])}),
+        check_result("hub_unique_ids", hub_rows["n"] == hub_rows["ids"],
+                     {"rows": hub_rows["n"], "distinct_ids": hub_rows["ids"]}),
+        check_result("hub_no_near_duplicates", not pairs,
+                     {"sample": len(sample), "pairs_above_threshold": len(pairs),
+                      "first": str([(sample[i][0], sample[j][0], round(s, 3))
+                                    for i, j, s in pairs[:3]])}),
+        check_result("hub_no_pii", not leaks,
+                     {"audited": len(audited), "pii_leaks": len(leaks), "first": str(leaks[:3])}),
+        check_result("hub_no_embedding_near_duplicates", not emb["pairs"],
+                     {"sample": emb["checked"], "pairs_above_threshold": emb["pairs"]},
+                     warn=True),
+    ]

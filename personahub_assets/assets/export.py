@@ -4,8 +4,6 @@
 from pathlib import Path
 
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
@@ -19,6 +17,7 @@ from dagster import (
 from pydantic import Field
 
 from personahub_assets import previews
+from personahub_assets.assets.common import check_result, materialize_result
 from personahub_assets.automation import batch_condition
 from personahub_assets.lib.common.tables import TABLES
 from personahub_assets.lib.export.cards import gather_facts, read_exported, render_card, write_card
@@ -30,13 +29,12 @@ from personahub_assets.lib.export.export import (
     remove_dataset_files,
     write_dataset,
 )
-from personahub_assets.lib.quality.quality import (
-    EXPORT_COLUMNS,
-    EXPORT_JOINS,
-    domain_columns,
-    export_fields,
-    split_for_export,
+from personahub_assets.lib.export.queries import (
+    domain_screening,
+    samples_to_export,
+    valid_sample_count,
 )
+from personahub_assets.lib.quality.quality import domain_columns, export_fields, split_for_export
 from personahub_assets.partitions import batch_partitions
 from personahub_assets.prompts import DOMAINS, SYNTHESIS_TEMPLATES
 from personahub_assets.resources.warehouse import WarehouseResource
@@ -105,9 +103,8 @@ def dataset_export(
                 push_to_hub(Path(config.exports_dir) / domain, repo, token))
     total = sum(p["rows"] for p in exported)
     context.log.info(f"exported {total} samples of batch {batch} in {len(DOMAINS)} domains")
-    return MaterializeResult(
-        metadata={
-            "dagster/row_count": total,
+    return materialize_result(
+        {
             "rows": total,
             "verified_rows": sum(p["verified"] for p in exported),
             "domains": len(exported),
@@ -117,23 +114,18 @@ def dataset_export(
             "preview": previews.table(
                 preview, ["input persona", "synthesized text"], max_chars=200),
         },
-        check_results=[AssetCheckResult(
-            check_name="export_matches_warehouse", passed=all(checks),
-            severity=AssetCheckSeverity.ERROR,
-            metadata={"rows_in_jsonl": sum(p["in_file"] for p in exported),
-                      "valid_rows_in_warehouse": sum(p["expected"] for p in exported)})],
+        row_count=total,
+        checks=[check_result(
+            "export_matches_warehouse", all(checks),
+            {"rows_in_jsonl": sum(p["in_file"] for p in exported),
+             "valid_rows_in_warehouse": sum(p["expected"] for p in exported)})],
     )
 
 
 def _export_one(domain: str, batch: str, config: ExportConfig, warehouse: WarehouseResource):
     """Write one domain x batch partition's files; (rows, rows in the file, valid rows in the
     warehouse, file metadata)."""
-    samples = warehouse.rows(
-        "SELECT s.*, a.answer AS verified_answer, a.votes AS answer_votes, "
-        "coalesce(a.verified, false) AS verified, " + EXPORT_COLUMNS + " FROM synthetic_samples s "
-        "LEFT JOIN math_answers a USING (sample_id) " + EXPORT_JOINS +
-        " WHERE s.domain = ? AND s.batch = ? AND s.valid ORDER BY s.sample_id",
-        [domain, batch])
+    samples = samples_to_export(warehouse.rows, domain, batch)
     samples, dropped = split_for_export(samples, config.min_judge_score)
     samples = [domain_columns(dict(s), domain) for s in samples]
     if domain != "math":
@@ -143,9 +135,7 @@ def _export_one(domain: str, batch: str, config: ExportConfig, warehouse: Wareho
     template = SYNTHESIS_TEMPLATES[domain]
     rows = release_rows(samples, description=f"{domain} ({template.name} v{template.version})")
     directory = Path(config.exports_dir) / domain
-    expected = warehouse.scalar(
-        "SELECT count(*) FROM synthetic_samples WHERE domain = ? AND batch = ? AND valid",
-        [domain, batch])
+    expected = valid_sample_count(warehouse.rows, domain, batch)
     expected -= sum(dropped.values())  # left out by the safety screen or the judge, counted
     if not rows:
         remove_dataset_files(directory, batch)
@@ -167,11 +157,7 @@ def _write_card(domain: str, directory: Path, config: ExportConfig,
     """Refresh the domain folder's README.md from the warehouse and the files in the folder."""
     exported = read_exported(directory)
     with warehouse.reader() as rows:  # the card's queries share one session
-        screened = rows(
-            "SELECT q.safety_flag, q.safety_reason, q.judge_score FROM synthetic_samples s "
-            "LEFT JOIN sample_quality q USING (sample_id) WHERE s.domain = ? AND s.valid",
-            [domain])
-        _, dropped = split_for_export(screened, config.min_judge_score)
+        _, dropped = split_for_export(domain_screening(rows, domain), config.min_judge_score)
         facts = gather_facts(rows, domain, exported, dropped, config.license,
                              config.min_judge_score,
                              columns=list(exported[0]) if exported else [])

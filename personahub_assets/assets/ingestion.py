@@ -4,24 +4,17 @@ from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
-import pyarrow as pa
-from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
-    AssetCheckSpec,
-    AssetExecutionContext,
-    Config,
-    MaterializeResult,
-    asset,
-)
+from dagster import AssetCheckSpec, AssetExecutionContext, Config, MaterializeResult, asset
 from pydantic import Field
 
 from personahub_assets import previews
-from personahub_assets.assets.common import batch_of, table_metadata
+from personahub_assets.assets.common import batch_of, check_result, materialize_result
 from personahub_assets.automation import batch_condition
 from personahub_assets.lib.common.tables import to_arrow
+from personahub_assets.lib.ingest import queries
 from personahub_assets.lib.ingest.batching import DOCUMENTS
 from personahub_assets.lib.ingest.cleaning import MAX_RAW_CHARS, CleaningConfig, clean_batch
+from personahub_assets.lib.ingest.duplicates import split_earlier_duplicates
 from personahub_assets.lib.ingest.file_accounting import (
     FileTally,
     accounting_problems,
@@ -134,19 +127,17 @@ def web_documents(
         ("rejected_documents", {"batch": batch}, to_arrow("rejected_documents", rejected)),
         ("file_accounting", {"batch": batch}, to_arrow("file_accounting", files)),
     ])
-    stored_kept = warehouse.scalar("SELECT count(*) FROM documents WHERE batch = ?", [batch])
-    stored_rej = warehouse.scalar(
-        "SELECT count(*) FROM rejected_documents WHERE batch = ?", [batch])
-    problems = accounting_problems({t.source for t in tallies},
-                                   stored_accounting(warehouse.rows, batch))
+    with warehouse.reader() as rows:  # the check's reads share one session
+        stored_kept, stored_rej = queries.stored_document_counts(rows, batch)
+        stored = stored_accounting(rows, batch)
+    problems = accounting_problems({t.source for t in tallies}, stored)
     accounted = read == len(kept) + len(rejected) == stored_kept + stored_rej and not problems
     skipped = skipped_by_reason(files)
     reasons = Counter(r["reason"].split(":")[0] for r in rejected)
     context.log.info(f"batch {batch} (#{seq}, {spec.kind}): read {read}, kept {len(kept)}, "
                      f"rejected {len(rejected)} {dict(reasons)}")
-    return MaterializeResult(
-        metadata={
-            **table_metadata("documents", stored_kept),
+    return materialize_result(
+        {
             "batch_seq": seq,
             "batch_kind": spec.kind,
             "records_read": read,
@@ -166,13 +157,11 @@ def web_documents(
             "english_share": round(languages["en"] / len(kept), 4) if kept else 0.0,
             "preview": previews.table(kept[:5], ["doc_id", "url", "text"]),
         },
-        check_results=[AssetCheckResult(
-            check_name="documents_accounted",
-            passed=accounted,
-            severity=AssetCheckSeverity.ERROR,
-            metadata={"read": read, "kept": stored_kept, "rejected": stored_rej,
-                      "files": len(files), "problems": "; ".join(problems)[:2000] or "none"},
-        )],
+        table="documents", row_count=stored_kept,
+        checks=[check_result(
+            "documents_accounted", accounted,
+            {"read": read, "kept": stored_kept, "rejected": stored_rej, "files": len(files),
+             "problems": "; ".join(problems)[:2000] or "none"})],
     )
 
 
@@ -181,25 +170,6 @@ def _drop_earlier_duplicates(kept: list[dict], seq: int, warehouse: WarehouseRes
     """Split kept documents into new ones and ones an earlier batch already kept."""
     if not kept:
         return kept, []
-    hashes = pa.table({"content_hash": pa.array([d["content_hash"] for d in kept],
-                                                pa.string())})
     with warehouse.session() as conn:
-        conn.register("incoming_hashes", hashes)
-        rows = conn.execute(
-            "SELECT d.content_hash, arg_min(d.batch, b.seq) AS batch, "
-            "arg_min(d.doc_id, b.seq) AS doc_id FROM documents d "
-            "JOIN batches b USING (batch) JOIN incoming_hashes h USING (content_hash) "
-            "WHERE b.seq < ? GROUP BY d.content_hash", [seq]).fetchall()
-        conn.unregister("incoming_hashes")
-    first = {h: (b, d) for h, b, d in rows}
-    fresh, duplicates = [], []
-    for d in kept:
-        if d["content_hash"] in first:
-            b, other = first[d["content_hash"]]
-            duplicates.append({"batch": d["batch"], "source": d["source"],
-                               "record_no": d["record_no"], "url": d["url"],
-                               "reason": f"exact_duplicate_of:{b}/{other}",
-                               "raw_preview": d["text"][:PREVIEW_CHARS]})
-        else:
-            fresh.append(d)
-    return fresh, duplicates
+        first = queries.first_kept_copies(conn, [d["content_hash"] for d in kept], seq)
+    return split_earlier_duplicates(kept, first)

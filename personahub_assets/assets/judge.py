@@ -1,10 +1,9 @@
 """Sample quality: a judge's score for every valid sample and a safety screen for every sample."""
 
 from collections import Counter
+from typing import Any
 
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
@@ -17,10 +16,12 @@ from dagster import (
 from pydantic import Field
 
 from personahub_assets import previews
+from personahub_assets.assets.common import check_result, materialize_result
 from personahub_assets.automation import batch_condition
 from personahub_assets.lib.common.tables import to_arrow
 from personahub_assets.lib.export import plots
 from personahub_assets.lib.quality.judging import judge_sample_text, read_verdict
+from personahub_assets.lib.quality.queries import samples_to_screen, screened_count
 from personahub_assets.lib.quality.safety import screen
 from personahub_assets.lib.synthesis.generation import provenance, seed_for, summarize
 from personahub_assets.partitions import domain_batch_partitions
@@ -77,11 +78,7 @@ def sample_quality(
     dims = domain_batch_partitions.get_partition_key_from_str(
         context.partition_key).keys_by_dimension
     domain, batch = dims["domain"], dims["batch"]
-    samples = warehouse.rows(
-        "SELECT s.sample_id, s.persona, s.valid, coalesce(s.json_value, s.text) AS text, "
-        "r.response FROM synthetic_samples s LEFT JOIN instruction_responses r "
-        "USING (sample_id) WHERE s.domain = ? AND s.batch = ? ORDER BY s.sample_id",
-        [domain, batch])
+    samples = samples_to_screen(warehouse.rows, domain, batch)
     template = judge.TEMPLATE
     to_judge = [s for s in samples if s["valid"]] if config.run_judge else []
     if config.max_judged:
@@ -101,57 +98,60 @@ def sample_quality(
     flags = [judged[s["sample_id"]][0].unsafe if s["sample_id"] in judged else None
              for s in samples]
     safety = screen(texts, threshold=config.safety_threshold, judge_flags=flags)
-    rows = []
-    for s, verdict_safety in zip(samples, safety, strict=True):
-        verdict, prov = judged.get(s["sample_id"], (None, {}))
-        rows.append({"sample_id": s["sample_id"], "domain": domain, "batch": batch,
-                     "safety_flag": verdict_safety.flag, "safety_reason": verdict_safety.reason,
-                     "safety_score": verdict_safety.score,
-                     "judge_score": verdict.score if verdict else None,
-                     "judge_reason": verdict.reason if verdict else None,
-                     "judge_flag": verdict.unsafe if verdict else None,
-                     "judge_error": verdict.error if verdict else None, **prov})
+    rows = [_quality_row(s, domain, batch, verdict_safety, *judged.get(s["sample_id"], (None, {})))
+            for s, verdict_safety in zip(samples, safety, strict=True)]
     warehouse.replace_partitions([("sample_quality", {"domain": domain, "batch": batch},
                                    to_arrow("sample_quality", rows))])
-    stored = warehouse.scalar(
-        "SELECT count(*) FROM sample_quality WHERE domain = ? AND batch = ? "
-        "AND safety_flag IS NOT NULL", [domain, batch])
+    stored = screened_count(warehouse.rows, domain, batch)
+    flagged = Counter(r["safety_reason"] for r in rows if r["safety_flag"])
+    stats = _quality_stats(rows, samples, results, flagged,
+                           judge_llm.model_name if requests else "none")
+    scored_share = stats["judged"] / len(to_judge) if to_judge else 1.0
+    context.log.info(f"{label}: {stats['judged']}/{len(to_judge)} judged, "
+                     f"{sum(flagged.values())} flagged {dict(flagged)}")
+    return materialize_result(stats, checks=[
+        check_result("every_sample_screened", stored == len(samples),
+                     {"samples": len(samples), "screened": stored}),
+        check_result("judge_scored_share", scored_share >= config.min_scored_share,
+                     {"scored_share": round(scored_share, 4), "valid_samples": len(to_judge),
+                      "min_scored_share": config.min_scored_share}, warn=True),
+    ])
+
+
+def _quality_row(sample: dict[str, Any], domain: str, batch: str, safety, verdict,
+                 prov: dict[str, Any]) -> dict[str, Any]:
+    """One sample_quality row: the safety screen's verdict, and the judge's where it ran."""
+    return {"sample_id": sample["sample_id"], "domain": domain, "batch": batch,
+            "safety_flag": safety.flag, "safety_reason": safety.reason,
+            "safety_score": safety.score,
+            "judge_score": verdict.score if verdict else None,
+            "judge_reason": verdict.reason if verdict else None,
+            "judge_flag": verdict.unsafe if verdict else None,
+            "judge_error": verdict.error if verdict else None, **prov}
+
+
+def _quality_stats(rows: list[dict[str, Any]], samples: list[dict[str, Any]], results: list,
+                   flagged: Counter, judge_model: str) -> dict[str, Any]:
+    """The metadata of a partition's quality rows; ``flagged`` counts flags by reason."""
     scores = [r["judge_score"] for r in rows if r["judge_score"] is not None]
     distribution = Counter(scores)
-    scored_share = len(scores) / len(to_judge) if to_judge else 1.0
-    flagged = Counter(r["safety_reason"] for r in rows if r["safety_flag"])
     errors = Counter(r["judge_error"] for r in rows if r["judge_error"])
-    context.log.info(f"{label}: {len(scores)}/{len(to_judge)} judged, "
-                     f"{sum(flagged.values())} flagged {dict(flagged)}")
-    return MaterializeResult(
-        metadata={
-            "samples": len(rows),
-            "judged": len(scores),
-            "judge_mean_score": round(sum(scores) / len(scores), 3) if scores else 0.0,
-            "judge_model": judge_llm.model_name if requests else "none",
-            "judge_scores": previews.table(
-                [{"judge_score": k, "samples": distribution.get(k, 0)} for k in range(1, 6)],
-                ["judge_score", "samples"]),
-            "judge_score_chart": MetadataValue.md(plots.svg_markdown(plots.histogram_svg(
-                scores, bins=5, title="Judge scores"), "judge scores")
-                if scores else "_no scores_"),
-            "judge_errors": previews.counts(dict(errors)),
-            "safety_flagged": sum(flagged.values()),
-            "safety_reasons": previews.counts(dict(flagged)),
-            **summarize(results),
-            "preview": previews.table(
-                [{**r, "text": s["text"]} for r, s in zip(rows, samples, strict=True)][:6],
-                ["text", "judge_score", "judge_reason", "safety_reason"], max_chars=160),
-        },
-        check_results=[
-            AssetCheckResult(check_name="every_sample_screened", passed=stored == len(samples),
-                             severity=AssetCheckSeverity.ERROR,
-                             metadata={"samples": len(samples), "screened": stored}),
-            AssetCheckResult(check_name="judge_scored_share",
-                             passed=scored_share >= config.min_scored_share,
-                             severity=AssetCheckSeverity.WARN,
-                             metadata={"scored_share": round(scored_share, 4),
-                                       "valid_samples": len(to_judge),
-                                       "min_scored_share": config.min_scored_share}),
-        ],
-    )
+    return {
+        "samples": len(rows),
+        "judged": len(scores),
+        "judge_mean_score": round(sum(scores) / len(scores), 3) if scores else 0.0,
+        "judge_model": judge_model,
+        "judge_scores": previews.table(
+            [{"judge_score": k, "samples": distribution.get(k, 0)} for k in range(1, 6)],
+            ["judge_score", "samples"]),
+        "judge_score_chart": MetadataValue.md(plots.svg_markdown(plots.histogram_svg(
+            scores, bins=5, title="Judge scores"), "judge scores")
+            if scores else "_no scores_"),
+        "judge_errors": previews.counts(dict(errors)),
+        "safety_flagged": sum(flagged.values()),
+        "safety_reasons": previews.counts(dict(flagged)),
+        **summarize(results),
+        "preview": previews.table(
+            [{**r, "text": s["text"]} for r, s in zip(rows, samples, strict=True)][:6],
+            ["text", "judge_score", "judge_reason", "safety_reason"], max_chars=160),
+    }

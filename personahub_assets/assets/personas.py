@@ -5,7 +5,6 @@ from typing import Any
 
 from dagster import (
     AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetExecutionContext,
     Config,
@@ -15,12 +14,14 @@ from dagster import (
 from pydantic import Field
 
 from personahub_assets import previews
-from personahub_assets.assets.common import table_metadata
+from personahub_assets.assets.common import check_result, materialize_result
 from personahub_assets.automation import batch_condition
 from personahub_assets.cluster import GPU_POOL, MODEL_STEP_TAGS
 from personahub_assets.lib.common.ids import persona_id
 from personahub_assets.lib.common.tables import to_arrow
 from personahub_assets.lib.ingest.language import persona_language
+from personahub_assets.lib.ingest.queries import batch_documents
+from personahub_assets.lib.personas import queries
 from personahub_assets.lib.personas.validation import validate_persona
 from personahub_assets.lib.synthesis.generation import provenance, seed_for, summarize
 from personahub_assets.partitions import batch_partitions
@@ -28,8 +29,6 @@ from personahub_assets.prompts import persona_to_persona, text_to_persona
 from personahub_assets.resources.llm import LLMResource
 from personahub_assets.resources.warehouse import WarehouseResource
 from personahub_assets.settings import SETTINGS
-
-_PROVENANCE_COLUMNS = ("backend", "model", "template", "template_version", "sampling_params")
 
 
 class TextPersonaConfig(Config):
@@ -52,28 +51,18 @@ class RelationPersonaConfig(Config):
                                                          "six); the default is PERSONAHUB_HOPS.")
 
 
-def _provenance_check(name: str, asset_key: str, warehouse: WarehouseResource,
-                      where_sql: str, params: list[Any]) -> AssetCheckResult:
-    missing = warehouse.scalar(
-        f"SELECT count(*) FROM personas WHERE {where_sql} AND ("
-        + " OR ".join(f"{c} IS NULL OR {c} = ''" for c in _PROVENANCE_COLUMNS) + ")",
-        params,
-    )
-    return AssetCheckResult(asset_key=asset_key, check_name=name, passed=missing == 0,
-                            severity=AssetCheckSeverity.ERROR,
-                            metadata={"rows_missing_provenance": missing})
+def _provenance_check(name: str, asset_key: str, warehouse: WarehouseResource, method: str,
+                      batch: str) -> AssetCheckResult:
+    missing = queries.missing_provenance(warehouse.rows, method, batch)
+    return check_result(name, missing == 0, {"rows_missing_provenance": missing},
+                        asset_key=asset_key)
 
 
 def _accounting_check(name: str, asset_key: str, warehouse: WarehouseResource, method: str,
                       batch: str, attempted: int) -> AssetCheckResult:
-    kept = warehouse.scalar("SELECT count(*) FROM personas WHERE method = ? AND batch = ?",
-                            [method, batch])
-    rejected = warehouse.scalar(
-        "SELECT count(*) FROM rejected_personas WHERE method = ? AND batch = ?", [method, batch])
-    return AssetCheckResult(asset_key=asset_key, check_name=name,
-                            passed=attempted == kept + rejected,
-                            severity=AssetCheckSeverity.ERROR,
-                            metadata={"attempted": attempted, "kept": kept, "rejected": rejected})
+    stored = queries.stored_persona_counts(warehouse.rows, method, batch)
+    return check_result(name, attempted == stored["kept"] + stored["rejected"],
+                        {"attempted": attempted, **stored}, asset_key=asset_key)
 
 
 def _persona_rows(
@@ -151,8 +140,7 @@ def text_personas(
     """Text-to-Persona: who is likely to read (write, like, dislike) each document of the batch."""
     batch = context.partition_key
     templates = {role: text_to_persona.build(role, config.granularity) for role in config.roles}
-    docs = warehouse.rows("SELECT doc_id, url, text FROM documents WHERE batch = ? "
-                          "ORDER BY doc_id", [batch])
+    docs = batch_documents(warehouse.rows, batch)
     if config.max_documents:
         docs = docs[: config.max_documents]
     items, requests, sources = [], [], []
@@ -179,20 +167,19 @@ def text_personas(
     by_doc = {d["doc_id"]: d for d in docs}
     preview = [{"persona": p["persona"], "role": p["role"], "url": by_doc[p["doc_id"]]["url"],
                 "source text": by_doc[p["doc_id"]]["text"]} for p in kept[:8]]
-    return MaterializeResult(
-        metadata={
-            **table_metadata("personas", len(kept)),
+    return materialize_result(
+        {
             "documents": len(docs),
             "documents_truncated": truncated,
             **_persona_metadata(kept, rejected, results),
-            "preview": previews.table(preview, ["persona", "role", "url",
-                                                                 "source text"]),
+            "preview": previews.table(preview, ["persona", "role", "url", "source text"]),
         },
-        check_results=[
+        table="personas", row_count=len(kept),
+        checks=[
             _accounting_check("text_personas_accounted", "text_personas", warehouse, "text",
                               batch, len(requests)),
-            _provenance_check("text_personas_provenance", "text_personas", warehouse,
-                              "method = 'text' AND batch = ?", [batch]),
+            _provenance_check("text_personas_provenance", "text_personas", warehouse, "text",
+                              batch),
         ],
     )
 
@@ -223,9 +210,7 @@ def relation_personas(
     batch = context.partition_key
     template = persona_to_persona.TEMPLATE
     relations = persona_to_persona.RELATIONS
-    parents = warehouse.rows(
-        "SELECT persona_id, persona, doc_id, depth FROM personas "
-        "WHERE method = 'text' AND batch = ? ORDER BY persona_id, doc_id, role", [batch])
+    parents = queries.text_personas_of(warehouse.rows, batch)
     all_kept, all_rejected, all_results, attempted = [], [], [], 0
     for hop in range(1, config.hops + 1):
         items, requests = [], []
@@ -253,24 +238,19 @@ def relation_personas(
         ("rejected_personas", {"method": "relation", "batch": batch},
          to_arrow("rejected_personas", all_rejected)),
     ])
-    orphans = warehouse.scalar(
-        "SELECT count(*) FROM personas c WHERE c.method = 'relation' AND c.batch = ? AND NOT "
-        "EXISTS (SELECT 1 FROM personas p WHERE p.persona_id = c.parent_persona_id "
-        "AND p.batch = c.batch AND p.depth = c.depth - 1)", [batch])
+    orphans = queries.relation_orphans(warehouse.rows, batch)
     preview = [{"relation": p["relation"], "depth": p["depth"], "persona": p["persona"]}
                for p in all_kept[:8]]
-    return MaterializeResult(
-        metadata={
-            **table_metadata("personas", len(all_kept)),
+    return materialize_result(
+        {
             "hops": config.hops,
             **_persona_metadata(all_kept, all_rejected, all_results),
             "preview": previews.table(preview, ["relation", "depth", "persona"]),
         },
-        check_results=[
+        table="personas", row_count=len(all_kept),
+        checks=[
             _accounting_check("relation_personas_accounted", "relation_personas", warehouse,
                               "relation", batch, attempted),
-            AssetCheckResult(check_name="relation_lineage_complete", passed=orphans == 0,
-                             severity=AssetCheckSeverity.ERROR,
-                             metadata={"orphans": orphans}),
+            check_result("relation_lineage_complete", orphans == 0, {"orphans": orphans}),
         ],
     )

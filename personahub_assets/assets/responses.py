@@ -4,8 +4,6 @@ import json
 from collections import Counter
 
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
@@ -17,10 +15,12 @@ from dagster import (
 from pydantic import Field
 
 from personahub_assets import previews
+from personahub_assets.assets.common import check_result, materialize_result
 from personahub_assets.automation import batch_condition
 from personahub_assets.lib.common.tables import to_arrow
 from personahub_assets.lib.synthesis.constraints import draw_constraints, instruction_text, verify
 from personahub_assets.lib.synthesis.generation import provenance, seed_for, summarize
+from personahub_assets.lib.synthesis.queries import answered_instructions, valid_instructions
 from personahub_assets.partitions import batch_partitions
 from personahub_assets.prompts import response
 from personahub_assets.resources.llm import LLMResource
@@ -65,9 +65,7 @@ def instruction_responses(
     constraint (``constraints_passed`` is true when all hold)."""
     batch = context.partition_key
     template = response.TEMPLATE
-    samples = warehouse.rows(
-        "SELECT sample_id, mode, text FROM synthetic_samples WHERE domain = 'instruction' "
-        "AND valid AND batch = ? ORDER BY sample_id", [batch])
+    samples = valid_instructions(warehouse.rows, batch)
     items, requests = [], []
     for s in samples:
         constraints = draw_constraints(seed_for(s["sample_id"], s["mode"]), s["text"],
@@ -91,9 +89,7 @@ def instruction_responses(
                                   req, res)})
     warehouse.replace_partitions([
         ("instruction_responses", {"batch": batch}, to_arrow("instruction_responses", rows))])
-    stored = warehouse.scalar(
-        "SELECT count(*) FROM instruction_responses WHERE batch = ? AND constraints IS NOT NULL "
-        "AND constraint_verdicts IS NOT NULL", [batch])
+    stored = answered_instructions(warehouse.rows, batch)
     passed = sum(r["constraints_passed"] for r in rows)
     share = passed / len(rows) if rows else 0.0
     by_kind: dict[str, list[int]] = {}
@@ -103,8 +99,8 @@ def instruction_responses(
             by_kind.setdefault(c["kind"], [0, 0])[0 if ok else 1] += 1
     per_kind = [{"kind": k, "obeyed": v[0], "broken": v[1],
                  "obeyed_rate": round(v[0] / sum(v), 3)} for k, v in sorted(by_kind.items())]
-    return MaterializeResult(
-        metadata={
+    return materialize_result(
+        {
             "instructions": len(rows),
             "responses": sum(r["response"] is not None for r in rows),
             "constraints_passed": passed,
@@ -117,15 +113,12 @@ def instruction_responses(
             "preview": previews.table(
                 rows[:5], ["instruction", "response", "constraints_passed"], max_chars=200),
         },
-        check_results=[
-            AssetCheckResult(check_name="every_instruction_answered",
-                             passed=stored == len(samples), severity=AssetCheckSeverity.ERROR,
-                             metadata={"instructions": len(samples), "rows": stored}),
-            AssetCheckResult(check_name="constraints_verified_share",
-                             passed=share >= config.min_verified_share,
-                             severity=AssetCheckSeverity.WARN,
-                             metadata={"verified_share": round(share, 4),
-                                       "min_verified_share": config.min_verified_share,
-                                       "responses": len(rows)}),
+        checks=[
+            check_result("every_instruction_answered", stored == len(samples),
+                         {"instructions": len(samples), "rows": stored}),
+            check_result("constraints_verified_share", share >= config.min_verified_share,
+                         {"verified_share": round(share, 4),
+                          "min_verified_share": config.min_verified_share,
+                          "responses": len(rows)}, warn=True),
         ],
     )

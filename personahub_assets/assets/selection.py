@@ -6,6 +6,7 @@ from typing import Any
 from dagster import Config
 from pydantic import Field
 
+from personahub_assets.lib.personas.queries import attributes_of
 from personahub_assets.lib.synthesis.targeting import PersonaFilter, select_personas
 from personahub_assets.resources.warehouse import WarehouseResource
 
@@ -35,8 +36,6 @@ def select_for_synthesis(
     flt = selection.to_filter()
     if not flt.is_active:
         return list(personas), None, {"kept": len(personas), "dropped": {}}
-    attributes = {r["persona_id"]: r for r in warehouse.rows(
-        "SELECT persona_id, domain, expertise, language FROM persona_attributes "
-        "WHERE persona_id IN (SELECT unnest(?))", [[p["persona_id"] for p in personas]])}
+    attributes = attributes_of(warehouse.rows, [p["persona_id"] for p in personas])
     kept, summary = select_personas(personas, attributes, flt)
     return kept, flt.to_json(), summary

@@ -3,8 +3,6 @@
 from collections import Counter
 
 from dagster import (
-    AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
@@ -16,12 +14,13 @@ from dagster import (
 from pydantic import Field
 
 from personahub_assets import previews
-from personahub_assets.assets.common import table_metadata
+from personahub_assets.assets.common import check_result, materialize_result
 from personahub_assets.automation import batch_condition
 from personahub_assets.cluster import GPU_POOL, MODEL_STEP_TAGS
 from personahub_assets.lib.common.tables import to_arrow
 from personahub_assets.lib.synthesis.generation import provenance, seed_for
 from personahub_assets.lib.synthesis.math_answers import extract_answer, majority, normalize_answer
+from personahub_assets.lib.synthesis.queries import stored_math_counts, valid_math_problems
 from personahub_assets.partitions import batch_partitions
 from personahub_assets.prompts import math_solution
 from personahub_assets.resources.llm import LLMResource
@@ -60,9 +59,7 @@ def math_verification(
         raise ValueError("min_agree must be between 1 and solvers")
     batch = context.partition_key
     template = math_solution.TEMPLATE
-    problems = warehouse.rows(
-        "SELECT sample_id, text FROM synthetic_samples WHERE domain = 'math' AND valid "
-        "AND batch = ? ORDER BY sample_id", [batch])
+    problems = valid_math_problems(warehouse.rows, batch)
     items, requests = [], []
     for p in problems:
         for solver in range(config.solvers):
@@ -90,16 +87,13 @@ def math_verification(
         ("math_solutions", {"batch": batch}, to_arrow("math_solutions", solutions)),
         ("math_answers", {"batch": batch}, to_arrow("math_answers", answers)),
     ])
-    stored = warehouse.rows(
-        "SELECT (SELECT count(*) FROM math_solutions WHERE batch = ?) AS solutions, "
-        "(SELECT count(*) FROM math_answers WHERE batch = ?) AS answers", [batch, batch])[0]
+    stored = stored_math_counts(warehouse.rows, batch)
     verified = sum(a["verified"] for a in answers)
     agreement = Counter(a["votes"] for a in answers)
     preview = [{"problem": p["text"], "answer": a["answer"], "votes": f"{a['votes']}/{a['k']}"}
                for p, a in zip(problems, answers, strict=True)][:6]
-    return MaterializeResult(
-        metadata={
-            **table_metadata("math_answers", stored["answers"]),
+    return materialize_result(
+        {
             "problems": len(problems),
             "verified": verified,
             "verified_rate": round(verified / len(problems), 4) if problems else 0.0,
@@ -108,11 +102,11 @@ def math_verification(
             **llm.summarize(results),
             "preview": previews.table(preview, ["problem", "answer", "votes"], max_chars=160),
         },
-        check_results=[AssetCheckResult(
-            check_name="every_problem_solved_k_times",
-            passed=stored["solutions"] == len(problems) * config.solvers
+        table="math_answers", row_count=stored["answers"],
+        checks=[check_result(
+            "every_problem_solved_k_times",
+            stored["solutions"] == len(problems) * config.solvers
             and stored["answers"] == len(problems),
-            severity=AssetCheckSeverity.ERROR,
-            metadata={"problems": len(problems), "solutions": stored["solutions"],
-                      "votes": stored["answers"]})],
+            {"problems": len(problems), "solutions": stored["solutions"],
+             "votes": stored["answers"]})],
     )
