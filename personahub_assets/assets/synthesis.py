@@ -2,10 +2,11 @@
 
 import json
 from collections import Counter
+from collections.abc import Iterator, Sequence
+from typing import Any
 
 from dagster import (
     AssetCheckResult,
-    AssetCheckSeverity,
     AssetCheckSpec,
     AssetDep,
     AssetExecutionContext,
@@ -19,16 +20,18 @@ from dagster import (
 from pydantic import Field
 
 from personahub_assets import previews
-from personahub_assets.assets.common import table_metadata
+from personahub_assets.assets.common import check_result, materialize_result
 from personahub_assets.assets.selection import PersonaSelection, select_for_synthesis
 from personahub_assets.automation import batch_condition
 from personahub_assets.cluster import GPU_POOL, MODEL_STEP_TAGS
 from personahub_assets.lib.common.ids import sample_id
 from personahub_assets.lib.common.tables import to_arrow
+from personahub_assets.lib.curation.queries import hub_personas
 from personahub_assets.lib.export import plots
 from personahub_assets.lib.personas.validation import validate_sample
 from personahub_assets.lib.quality.diversity import diversity_metadata, embedding_metadata
 from personahub_assets.lib.synthesis.generation import provenance, seed_for
+from personahub_assets.lib.synthesis.queries import sample_partition_stats
 from personahub_assets.partitions import domain_batch_partitions
 from personahub_assets.prompts import DOMAIN_RULES, MODES, SYNTHESIS_TEMPLATES, npc
 from personahub_assets.resources.embeddings import EmbeddingsResource
@@ -95,25 +98,14 @@ def synthetic_data(
         partitions.append((dims["domain"], dims["batch"]))
     items, requests = [], []
     for domain, batch in partitions:
-        template = SYNTHESIS_TEMPLATES[domain]
-        personas = warehouse.rows("SELECT persona_id, persona FROM persona_hub WHERE batch = ? "
-                                  "ORDER BY persona_id", [batch])
-        personas, selection, chosen = select_for_synthesis(warehouse, personas, config.selection)
+        personas, selection, chosen = select_for_synthesis(
+            warehouse, hub_personas(warehouse.rows, batch), config.selection)
         if selection:
             context.log.info(f"{domain}|{batch}: persona selection {chosen}")
-        if config.max_personas:
-            personas = personas[: config.max_personas]
-        for p in personas:
-            for index in range(config.samples_per_persona):
-                sid = sample_id(p["persona_id"], domain, template.version, llm.model_name,
-                                index)
-                variables = {"persona": p["persona"], "world": config.world}
-                requests.append(template.request(variables, seed=seed_for(sid, config.mode),
-                                                 mode=config.mode))
-                items.append({"sample_id": sid, "domain": domain, "batch": batch,
-                              "persona_id": p["persona_id"], "persona": p["persona"],
-                              "sample_index": index, "mode": config.mode,
-                              "selection": selection})
+        for item, request in _sample_requests(personas[: config.max_personas or None], domain,
+                                              batch, selection, config, llm.model_name):
+            items.append(item)
+            requests.append(request)
     label = "synthetic_data[" + ", ".join(f"{d}|{b}" for d, b in partitions) + "]"
     results = llm.generate(requests, log=context.log, label=label)
     rows = [_sample_row(item, req, res, llm)
@@ -122,70 +114,96 @@ def synthetic_data(
         ("synthetic_samples", {"domain": d, "batch": b},
          to_arrow("synthetic_samples", [r for r in rows if (r["domain"], r["batch"]) == (d, b)]))
         for d, b in partitions])
-
-    stored = {(r["domain"], r["batch"]): r for r in warehouse.rows(
-        "SELECT domain, batch, count(*) AS n, count(*) FILTER (WHERE valid) AS valid, "
-        "count(*) FILTER (WHERE persona_id IS NULL OR template IS NULL OR template_version "
-        "IS NULL OR model IS NULL OR backend IS NULL OR sampling_params IS NULL) AS missing "
-        "FROM synthetic_samples GROUP BY domain, batch")}
-    per_partition = []
-    for d, b in partitions:
-        got = stored.get((d, b), {"n": 0, "valid": 0, "missing": 0})
-        expected = sum(1 for i in items if (i["domain"], i["batch"]) == (d, b))
-        per_partition.append({"partition": f"{b}|{d}", "samples": got["n"],
-                              "expected": expected, "valid": got["valid"],
-                              "missing_provenance": got["missing"],
-                              "valid_rate": round(got["valid"] / got["n"], 4) if got["n"]
-                              else 0.0})
+    with warehouse.reader() as read:  # the run's partitions only, in one session
+        stored = sample_partition_stats(read, partitions)
+    per_partition = _partition_figures(partitions, stored, items)
     n = sum(p["samples"] for p in per_partition)
     valid_total = sum(p["valid"] for p in per_partition)
-    valid_rate = valid_total / n if n else 0.0
-    worst = min(per_partition, key=lambda p: p["valid_rate"])
     reasons = Counter(r["reason"] for r in rows if not r["valid"])
-    valid_rows = [r for r in rows if r["valid"]]
+    context.log.info(f"{label}: {valid_total}/{n} valid {dict(reasons)}")
+    stats = {
+        "partitions_in_run": len(partitions),
+        "samples": n,
+        "valid_samples": valid_total,
+        "valid_rate": round(valid_total / n if n else 0.0, 4),
+        "invalid_reasons": previews.counts(dict(reasons)),
+        **_diversity([r for r in rows if r["valid"]], embeddings),
+        **llm.summarize(results),
+        "per_partition": previews.table(
+            per_partition, ["partition", "samples", "valid", "valid_rate"]),
+        "validity_chart": MetadataValue.md(plots.svg_markdown(plots.stacked_bars_svg(
+            [(p["partition"], p["valid"], p["samples"] - p["valid"]) for p in per_partition],
+            title="Valid samples per partition"), "validity per partition")),
+        "preview": previews.table(rows[:6], ["persona", "text", "valid", "reason"],
+                                  max_chars=200),
+    }
+    return materialize_result(stats, table="synthetic_samples", row_count=n,
+                              checks=_sample_checks(per_partition, len(requests), config))
+
+
+def _sample_requests(personas: Sequence[dict[str, Any]], domain: str, batch: str,
+                     selection: str | None, config: SynthesisConfig, model_name: str
+                     ) -> Iterator[tuple[dict[str, Any], Any]]:
+    """(item, request) per persona and sample index: the row's identity and the model call."""
+    template = SYNTHESIS_TEMPLATES[domain]
+    for p in personas:
+        for index in range(config.samples_per_persona):
+            sid = sample_id(p["persona_id"], domain, template.version, model_name, index)
+            variables = {"persona": p["persona"], "world": config.world}
+            yield ({"sample_id": sid, "domain": domain, "batch": batch,
+                    "persona_id": p["persona_id"], "persona": p["persona"],
+                    "sample_index": index, "mode": config.mode, "selection": selection},
+                   template.request(variables, seed=seed_for(sid, config.mode),
+                                    mode=config.mode))
+
+
+def _partition_figures(partitions: Sequence[tuple[str, str]],
+                       stored: dict[tuple[str, str], dict[str, int]],
+                       items: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Per partition of the run: the stored samples, the expected ones, validity, provenance."""
+    figures = []
+    for d, b in partitions:
+        got = stored[(d, b)]
+        expected = sum(1 for i in items if (i["domain"], i["batch"]) == (d, b))
+        figures.append({"partition": f"{b}|{d}", "samples": got["n"],
+                        "expected": expected, "valid": got["valid"],
+                        "missing_provenance": got["missing"],
+                        "valid_rate": round(got["valid"] / got["n"], 4) if got["n"]
+                        else 0.0})
+    return figures
+
+
+def _diversity(valid_rows: Sequence[dict[str, Any]],
+               embeddings: EmbeddingsResource) -> dict[str, Any]:
+    """Lexical diversity of the valid outputs and, from two rows on, embedding diversity."""
     outputs = [r["json_value"] or r["text"] for r in valid_rows]
     diversity = diversity_metadata(outputs, [r["persona"] for r in valid_rows])
     if len(valid_rows) > 1:
         encoder = embeddings.build()
         diversity.update(embedding_metadata(
             encoder.encode(outputs), encoder.encode([r["persona"] for r in valid_rows])))
-    context.log.info(f"{label}: {valid_total}/{n} valid {dict(reasons)}")
+    return diversity
+
+
+def _sample_checks(per_partition: Sequence[dict[str, Any]], expected: int,
+                   config: SynthesisConfig) -> list[AssetCheckResult]:
+    """Provenance and validity checks; validity is judged on the run's weakest partition."""
+    n = sum(p["samples"] for p in per_partition)
+    valid_rate = sum(p["valid"] for p in per_partition) / n if n else 0.0
+    worst = min(per_partition, key=lambda p: p["valid_rate"])
     provenance_ok = all(p["missing_provenance"] == 0 and p["samples"] == p["expected"]
                         for p in per_partition)
-    return MaterializeResult(
-        metadata={
-            **table_metadata("synthetic_samples", n),
-            "partitions_in_run": len(partitions),
-            "samples": n,
-            "valid_samples": valid_total,
-            "valid_rate": round(valid_rate, 4),
-            "invalid_reasons": previews.counts(dict(reasons)),
-            **diversity,
-            **llm.summarize(results),
-            "per_partition": previews.table(
-                per_partition, ["partition", "samples", "valid", "valid_rate"]),
-            "validity_chart": MetadataValue.md(plots.svg_markdown(plots.stacked_bars_svg(
-                [(p["partition"], p["valid"], p["samples"] - p["valid"]) for p in per_partition],
-                title="Valid samples per partition"), "validity per partition")),
-            "preview": previews.table(rows[:6], ["persona", "text", "valid",
-                                                                  "reason"], max_chars=200),
-        },
-        check_results=[
-            AssetCheckResult(check_name="samples_provenance", passed=provenance_ok,
-                             severity=AssetCheckSeverity.ERROR,
-                             metadata={"rows": n, "expected": len(requests),
-                                       "missing_provenance": sum(
-                                           p["missing_provenance"] for p in per_partition)}),
-            AssetCheckResult(check_name="samples_valid_rate",
-                             passed=worst["valid_rate"] >= config.min_valid_rate
-                             or worst["samples"] == 0,
-                             severity=AssetCheckSeverity.WARN,
-                             metadata={"valid_rate": round(valid_rate, 4),
-                                       "lowest_partition": worst["partition"],
-                                       "lowest_valid_rate": worst["valid_rate"],
-                                       "min_valid_rate": config.min_valid_rate}),
-        ],
-    )
+    return [
+        check_result("samples_provenance", provenance_ok,
+                     {"rows": n, "expected": expected, "missing_provenance": sum(
+                         p["missing_provenance"] for p in per_partition)}),
+        check_result("samples_valid_rate",
+                     worst["valid_rate"] >= config.min_valid_rate or worst["samples"] == 0,
+                     {"valid_rate": round(valid_rate, 4),
+                      "lowest_partition": worst["partition"],
+                      "lowest_valid_rate": worst["valid_rate"],
+                      "min_valid_rate": config.min_valid_rate}, warn=True),
+    ]
 
 
 def _sample_row(item: dict, req, res, llm: LLMResource) -> dict:
