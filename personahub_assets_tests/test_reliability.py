@@ -13,9 +13,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from personahub_assets.automation import register_source
-from personahub_assets.lib.common.faults import ENV
 from personahub_assets.lib.common.tables import TABLES
 from personahub_assets.resources.warehouse import WarehouseResource
+from personahub_assets.settings import FAULT_ENV as ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample" / "web_documents.jsonl"
