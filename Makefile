@@ -54,11 +54,16 @@ retract: install $(DAGSTER_HOME)/dagster.yaml
 
 # The whole suite (CI). `make check` is the inner loop: only the tests that carry none of the
 # tier markers of pyproject.toml (slow, cluster, browser, model), in under 3 minutes.
+# Both run on TEST_WORKERS pytest-xdist workers, a test file per worker (servers, module
+# fixtures and data folders stay within one process); TEST_WORKERS=0 runs in one process.
+TEST_WORKERS ?= 2
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
+
 test: install
-	$(BIN)/python -m pytest
+	$(PYTEST)
 
 check: install
-	$(BIN)/python -m pytest -m "not slow and not cluster and not browser and not model"
+	$(PYTEST) -m "not slow and not cluster and not browser and not model"
 
 ui: install $(DAGSTER_HOME)/dagster.yaml
 	$(BIN)/dagster dev -h 127.0.0.1 -p 3000 -w workspace.yaml
