@@ -265,6 +265,7 @@ def test_two_worker_processes_decide_exactly_as_one():
     assert one.kept.num_rows + one.rejected.num_rows == 4200
 
 
+@pytest.mark.slow
 def test_web_documents_accounts_for_a_broken_crawl_in_the_warehouse(crawl, tmp_path_factory):
     """The asset on a folder of good and broken files: every batch passes its accounting
     check, and the breaks are rows of rejected_documents with their location."""

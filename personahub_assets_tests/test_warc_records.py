@@ -176,6 +176,7 @@ def public_crawl(tmp_path_factory):
     return folder
 
 
+@pytest.mark.slow
 def test_every_public_file_is_accounted_for_in_the_warehouse(public_crawl, tmp_path_factory):
     """The asset on warcio's and Common Crawl's archives: every file has a file_accounting
     row whose counts add up to what the warehouse holds, and every batch passes its check."""
