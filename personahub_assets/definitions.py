@@ -2,16 +2,17 @@
 
 from dagster import Definitions, EnvVar
 
-from personahub_assets.assets.attributes import persona_attributes
-from personahub_assets.assets.curation import persona_hub
-from personahub_assets.assets.export import dataset_export
-from personahub_assets.assets.imports import imported_personas
-from personahub_assets.assets.ingestion import web_documents
-from personahub_assets.assets.judge import sample_quality
-from personahub_assets.assets.personas import relation_personas, text_personas
-from personahub_assets.assets.responses import instruction_responses
-from personahub_assets.assets.synthesis import synthetic_data
-from personahub_assets.assets.verification import math_verification
+from personahub_assets.assets.dataset_export import dataset_export
+from personahub_assets.assets.imported_personas import imported_personas
+from personahub_assets.assets.instruction_responses import instruction_responses
+from personahub_assets.assets.math_verification import math_verification
+from personahub_assets.assets.persona_attributes import persona_attributes
+from personahub_assets.assets.persona_hub import persona_hub
+from personahub_assets.assets.relation_personas import relation_personas
+from personahub_assets.assets.sample_quality import sample_quality
+from personahub_assets.assets.synthetic_data import synthetic_data
+from personahub_assets.assets.text_personas import text_personas
+from personahub_assets.assets.web_documents import web_documents
 from personahub_assets.automation import JOBS, SCHEDULES, SENSORS
 from personahub_assets.cluster import executor_for
 from personahub_assets.hub_jobs import HUB_JOBS

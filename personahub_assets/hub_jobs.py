@@ -23,7 +23,7 @@ from dagster import (
 )
 from pydantic import Field
 
-from personahub_assets.assets.curation import HubConfig
+from personahub_assets.assets.persona_hub import HubConfig
 from personahub_assets.lib.curation import hub
 from personahub_assets.partitions import BATCHES
 from personahub_assets.resources.embeddings import EmbeddingsResource
